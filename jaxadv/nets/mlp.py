@@ -1,0 +1,134 @@
+"""Bartlett, Bubeck & Cherapanamjeri 2021, NN-DEF: a random fully connected ReLU network of any depth."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+
+from jaxadv import _validate
+from jaxadv.nets import _common
+from jaxadv.nets._network import Network
+from jaxadv.nets.activations import Activation, activation_label, get_activation
+
+READOUTS = ("gaussian", "rademacher")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Init:
+    d: int
+    widths: tuple[int, ...]
+    readout: str
+    bias: bool
+    weight_std: float
+    bias_std: float
+    dtype: Any
+
+    def __call__(self, key: jax.Array) -> dict[str, Any]:
+        return _common.run_init(self, key)
+
+    def draw(self, key: jax.Array) -> dict[str, Any]:
+        dtype = _common.param_dtype(self.dtype)
+        # One key per layer, then one per tensor, so layer i's weights do not depend on depth.
+        layer_keys = jax.random.split(key, len(self.widths) + 1)
+        fan_ins = (self.d, *self.widths)
+        hidden = []
+        for i, width in enumerate(self.widths):
+            k_w, k_b = jax.random.split(layer_keys[i])
+            layer = {"W": _common.normal(k_w, (width, fan_ins[i]), dtype, self.weight_std / math.sqrt(fan_ins[i]))}
+            if self.bias:
+                layer["b"] = _common.normal(k_b, (width,), dtype, self.bias_std)
+            hidden.append(layer)
+        k_w, k_b = jax.random.split(layer_keys[-1])
+        d_last = self.widths[-1]
+        if self.readout == "gaussian":
+            w = _common.normal(k_w, (d_last,), dtype, self.weight_std / math.sqrt(d_last))
+        else:
+            w = _common.rademacher(k_w, (d_last,), dtype) * (self.weight_std / math.sqrt(d_last))
+        readout = {"w": w}
+        if self.bias:
+            readout["b"] = _common.normal(k_b, (), dtype, self.bias_std)
+        return {"hidden": hidden, "readout": readout}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Apply:
+    d: int
+    activation: Activation
+    precision: str
+
+    def __call__(self, params: dict[str, Any], x: jax.Array) -> jax.Array:
+        _common.check_input(x, (self.d,))
+        h = x
+        for layer in params["hidden"]:
+            z = _common.matvec(layer["W"], h, self.precision)
+            if "b" in layer:
+                z = z + layer["b"]
+            h = self.activation(z)
+        out = jnp.dot(params["readout"]["w"], h, precision=_common.PRECISIONS[self.precision])
+        if "b" in params["readout"]:
+            out = out + params["readout"]["b"]
+        return out
+
+
+def mlp(
+    d: int,
+    widths: Sequence[int],
+    activation: str | Activation = "relu",
+    *,
+    bias: bool = False,
+    readout: str = "gaussian",
+    weight_std: float = 1.0,
+    bias_std: float = 1.0,
+    dtype: Any = None,
+    precision: str = "highest",
+) -> Network:
+    """Random multi-layer network, NN-DEF of Bartlett et al. 2021 (§1).
+
+    f(x) = W_{ℓ+1} σ(W_ℓ σ(⋯ σ(W_1 x))), with (W_i)_{jk} ~ N(0, σ_W²/d_{i-1}) i.i.d., d_0 = d,
+    and the readout W_{ℓ+1} ~ N(0, σ_W² I/d_ℓ) (``readout="gaussian"``) or ±σ_W/√d_ℓ
+    (``readout="rademacher"``). NN-DEF is σ_W = 1 and no biases; for bias-free ReLU networks
+    the weight scale does not move the decision boundary (positive homogeneity).
+
+    Any hidden widths: equal (Bubeck et al.'s deep experiments), shrinking (Daniely &
+    Schacham 2020), or with a bottleneck (Bartlett et al.'s NN-DECOMP). With ``bias=True``
+    every layer, readout included, gets biases b ~ N(0, σ_b²) (De Palma et al. 2021's σ_b).
+
+    Args:
+      d: input dimension.
+      widths: hidden widths ``(d_1, …, d_ℓ)``, at least one.
+      activation: a name from :data:`jaxadv.nets.ACTIVATIONS` or an elementwise callable.
+      bias: whether layers have biases.
+      readout: ``"gaussian"`` or ``"rademacher"``.
+      weight_std: σ_W; weights have variance σ_W²/fan_in.
+      bias_std: σ_b, used when ``bias=True``.
+      dtype: parameter dtype; ``None`` is JAX's default float.
+      precision: ``"highest"`` (default) or ``"default"``; see :func:`two_layer`.
+
+    Returns:
+      A :class:`Network` with params ``{"hidden": [{"W": (d_i, d_{i-1}), "b": (d_i,)}…],
+      "readout": {"w": (d_ℓ,), "b": ()}}`` (no ``"b"`` entries without biases).
+    """
+    d = _validate.positive_int(d, "d")
+    widths = _validate.int_sequence(widths, "widths")
+    act = get_activation(activation)
+    readout = _validate.choice(readout, "readout", READOUTS)
+    if not isinstance(bias, bool):
+        raise TypeError(f"`bias` must be True or False, got {bias!r}.")
+    weight_std = _validate.positive_float(weight_std, "weight_std")
+    bias_std = _validate.positive_float(bias_std, "bias_std", allow_zero=True)
+    dtype = _common.check_dtype(dtype)
+    precision = _common.check_precision(precision)
+    cfg: dict[str, Any] = dict(d=d, widths=widths, activation=activation_label(activation))
+    if bias:
+        cfg.update(bias=True, bias_std=bias_std)
+    if readout != "gaussian":
+        cfg.update(readout=readout)
+    if weight_std != 1.0:
+        cfg.update(weight_std=weight_std)
+    name = _common.describe("mlp", **cfg)
+    init = _Init(d, widths, readout, bias, weight_std, bias_std, dtype)
+    return Network(init, _Apply(d, act, precision), (d,), name)

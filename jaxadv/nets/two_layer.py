@@ -1,0 +1,98 @@
+"""Bubeck, Cherapanamjeri, Gidel & Tachet des Combes 2021, eq. (1): a random two-layer network."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from jaxadv import _validate
+from jaxadv.nets import _common
+from jaxadv.nets._network import Network
+from jaxadv.nets.activations import Activation, activation_label, get_activation
+
+READOUTS = ("rademacher", "gaussian")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Init:
+    d: int
+    k: int
+    readout: str
+    dtype: Any
+
+    def __call__(self, key: jax.Array) -> dict[str, jax.Array]:
+        return _common.run_init(self, key)
+
+    def draw(self, key: jax.Array) -> dict[str, jax.Array]:
+        dtype = _common.param_dtype(self.dtype)
+        k_w, k_a = jax.random.split(key)
+        W = _common.normal(k_w, (self.k, self.d), dtype, 1.0 / math.sqrt(self.d))
+        if self.readout == "rademacher":
+            a = _common.rademacher(k_a, (self.k,), dtype)
+        else:
+            a = _common.normal(k_a, (self.k,), dtype, 1.0)
+        return {"W": W, "a": a}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Apply:
+    d: int
+    k: int
+    activation: Activation
+    precision: str
+
+    def __call__(self, params: dict[str, jax.Array], x: jax.Array) -> jax.Array:
+        _common.check_input(x, (self.d,))
+        h = self.activation(_common.matvec(params["W"], x, self.precision))
+        return jnp.dot(params["a"], h, precision=_common.PRECISIONS[self.precision]) / math.sqrt(self.k)
+
+
+def two_layer(
+    d: int,
+    k: int,
+    activation: str | Activation = "relu",
+    *,
+    readout: str = "rademacher",
+    dtype: Any = None,
+    precision: str = "highest",
+) -> Network:
+    """Random two-layer network of Bubeck et al. 2021, eq. (1).
+
+    f(x) = k^{-1/2} Σ_ℓ a_ℓ ψ(w_ℓ·x), with w_ℓ ~ N(0, I_d/d) i.i.d. and a_ℓ uniform on {±1}
+    (``readout="rademacher"``) or a_ℓ ~ N(0, 1) (``readout="gaussian"``, their footnote 2).
+    For ‖x‖ = √d, w_ℓ·x ~ N(0, 1), so E f(x)² = E ψ(X)² and E‖∇f(x)‖² = E ψ'(X)² (both 1/2
+    for ReLU).
+
+    Args:
+      d: input dimension.
+      k: number of hidden units.
+      activation: ``"relu"``, ``"tanh"``, ``"softplus"``, ``"gelu"``, ``"swish"`` or an
+        elementwise callable.
+      readout: ``"rademacher"`` or ``"gaussian"``.
+      dtype: parameter dtype; ``None`` is JAX's default float (float32, or float64 with x64).
+      precision: matrix-product precision, ``"highest"`` (default: exact float32 products on
+        every backend, so CPU and GPU agree) or ``"default"`` (the backend's fast mode, e.g.
+        TF32 on recent NVIDIA GPUs).
+
+    Returns:
+      A :class:`Network` with params ``{"W": (k, d), "a": (k,)}``.
+
+    Examples:
+      >>> import jax, jaxadv
+      >>> net = jaxadv.nets.two_layer(d=10, k=20)
+      >>> params = net.init(jax.random.key(0))
+      >>> net.apply(params, jax.numpy.ones(10)).shape
+      ()
+    """
+    d = _validate.positive_int(d, "d")
+    k = _validate.positive_int(k, "k")
+    act = get_activation(activation)
+    readout = _validate.choice(readout, "readout", READOUTS)
+    dtype = _common.check_dtype(dtype)
+    precision = _common.check_precision(precision)
+    name = _common.describe("two_layer", d=d, k=k, activation=activation_label(activation), readout=readout)
+    return Network(_Init(d, k, readout, dtype), _Apply(d, k, act, precision), (d,), name)

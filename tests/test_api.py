@@ -1,0 +1,80 @@
+"""Pins the public API and the signature conventions of shared/STYLE.md.
+
+Conventions checked for every public function:
+* a function that draws randomness takes a parameter named ``key``, with no default, first
+  (or second, right after a static ``net: Network``);
+* ``params`` comes before inputs; ``net`` (structure) before ``params``;
+* optional arguments are keyword-only, except the few positional ones listed in
+  ``POSITIONAL_OPTIONAL`` (the papers' natural call forms, e.g. ``two_layer(d, k, "tanh")``).
+"""
+
+import inspect
+
+import jaxadv
+from jaxadv import data, kernels, nets
+
+PUBLIC = {
+    "jaxadv": {"Evaluation", "Network", "__version__", "data", "evaluate", "forward", "init_many", "kernels", "nets", "value_and_input_grad"},
+    "jaxadv.nets": {"ACTIVATIONS", "Network", "Params", "linear", "mlp", "shallow", "two_layer"},
+    "jaxadv.kernels": {"Evaluation", "Layout", "evaluate", "forward", "init_many", "layout", "map_pairs", "value_and_input_grad"},
+    "jaxadv.data": {"gaussian", "sphere"},
+}
+POSITIONAL_OPTIONAL = {"activation", "radius", "std"}
+RANDOM = {"init_many", "sphere", "gaussian"}
+
+
+def _modules():
+    return {"jaxadv": jaxadv, "jaxadv.nets": nets, "jaxadv.kernels": kernels, "jaxadv.data": data}
+
+
+def test_public_names_are_pinned():
+    for name, mod in _modules().items():
+        assert set(mod.__all__) == PUBLIC[name], name
+        for attr in mod.__all__:
+            assert hasattr(mod, attr), f"{name}.{attr}"
+
+
+def _functions():
+    for mod in _modules().values():
+        for attr in mod.__all__:
+            obj = getattr(mod, attr)
+            if inspect.isfunction(obj) or (callable(obj) and hasattr(obj, "__wrapped__") and not isinstance(obj, type)):
+                yield attr, obj
+
+
+def test_signature_conventions():
+    seen = set()
+    for attr, fn in _functions():
+        sig = inspect.signature(fn)
+        names = list(sig.parameters)
+        seen.add(attr)
+        if attr in RANDOM:
+            assert "key" in names, attr
+            pos = names.index("key")
+            assert pos == (1 if names[0] == "net" else 0), (attr, names)
+            assert sig.parameters["key"].default is inspect.Parameter.empty, attr
+        if "params" in names:
+            assert names.index("params") < min(names.index(n) for n in ("xs", "x") if n in names) if {"xs", "x"} & set(names) else True
+            if "net" in names:
+                assert names.index("net") < names.index("params"), attr
+        for p in sig.parameters.values():
+            if p.default is not inspect.Parameter.empty and p.name not in POSITIONAL_OPTIONAL:
+                assert p.kind is inspect.Parameter.KEYWORD_ONLY, f"{attr}({p.name}=…) should be keyword-only"
+    assert {"two_layer", "mlp", "shallow", "linear", "evaluate", "forward", "init_many", "sphere", "map_pairs"} <= seen
+
+
+def test_networks_are_named_tuples_of_pure_functions():
+    net = nets.mlp(3, [2])
+    assert isinstance(net, tuple) and net._fields[:2] == ("init", "apply")
+    init, apply = net[:2]
+    assert callable(init) and callable(apply)
+    assert net.input_shape == (3,) and net.d == 3
+
+
+def test_the_library_never_flips_global_flags():
+    import jax
+
+    before = (jax.config.jax_enable_x64, jax.config.jax_default_matmul_precision, jax.config.jax_platforms)
+    net = nets.mlp(4, [3])
+    kernels.evaluate(net, kernels.init_many(net, jax.random.key(0), 2), data.sphere(jax.random.key(1), 2, 4))
+    assert (jax.config.jax_enable_x64, jax.config.jax_default_matmul_precision, jax.config.jax_platforms) == before

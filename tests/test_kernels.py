@@ -1,0 +1,183 @@
+"""Batched kernels: batched = one by one, network j = network j alone, chunked = unchunked, jit = no jit."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import ATOL, RTOL, families
+from jaxadv import data, kernels, nets
+
+
+def _close(a, b, dtype="float32"):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=RTOL[dtype], atol=ATOL[dtype])
+
+
+def _one(params, j):
+    return jax.tree.map(lambda leaf: leaf[j], params)
+
+
+@pytest.mark.parametrize("name", list(families()))
+def test_batched_equals_one_by_one_without_jit(name):
+    net = families()[name]
+    params = kernels.init_many(net, jax.random.key(0), 3)
+    xs = data.sphere(jax.random.key(1), 4, 12)
+    out = kernels.evaluate(net, params, xs)
+    chex.assert_shape(out.f, (3, 4))
+    chex.assert_shape(out.grad, (3, 4, 12))
+    with jax.disable_jit():
+        for j in range(3):
+            pj = _one(params, j)
+            for i in range(4):
+                f, g = jax.value_and_grad(net.apply, argnums=1)(pj, xs[i])
+                _close(out.f[j, i], f)
+                _close(out.grad[j, i], g)
+
+
+def test_network_j_of_init_many_is_network_j_alone():
+    net = nets.mlp(12, [20, 10])
+    params = kernels.init_many(net, jax.random.key(3), 5)
+    keys = jax.random.split(jax.random.key(3), 5)
+    for j in range(5):
+        alone = net.init(keys[j])
+        jax.tree.map(lambda a, b: np.testing.assert_array_equal(a, b), _one(params, j), alone)
+    xs = data.sphere(jax.random.key(4), 6, 12)
+    batched = kernels.evaluate(net, params, xs)
+    for j in range(5):
+        single = kernels.evaluate(net, net.init(keys[j]), xs)
+        _close(batched.f[j], single.f)
+        _close(batched.grad[j], single.grad)
+
+
+def test_per_network_inputs():
+    net = nets.two_layer(12, 30)
+    params = kernels.init_many(net, jax.random.key(0), 4)
+    xs = data.sphere(jax.random.key(1), 4 * 5, 12).reshape(4, 5, 12)
+    out = kernels.evaluate(net, params, xs)
+    for j in range(4):
+        alone = kernels.evaluate(net, _one(params, j), xs[j])
+        _close(out.f[j], alone.f)
+        _close(out.grad[j], alone.grad)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, 7, 8, 20, 1000])
+@pytest.mark.parametrize("per_net", [False, True])
+def test_chunked_equals_unchunked(chunk_size, per_net):
+    # Equal up to float32 rounding: a chunk of one pair is a matrix-vector product whose
+    # summation order XLA may choose differently from a batched matrix product.
+    net = nets.mlp(12, [24, 12], bias=True)
+    params = kernels.init_many(net, jax.random.key(0), 4)
+    xs = data.sphere(jax.random.key(1), 20 if per_net else 5, 12)
+    if per_net:
+        xs = xs.reshape(4, 5, 12)
+    full = kernels.evaluate(net, params, xs)
+    chunked = kernels.evaluate(net, params, xs, chunk_size=chunk_size)
+    _close(chunked.f, full.f)
+    _close(chunked.grad, full.grad)
+    _close(kernels.forward(net, params, xs, chunk_size=chunk_size), full.f)
+
+
+def test_automatic_chunking_under_a_small_budget_gives_the_same_numbers():
+    net = nets.mlp(32, [64, 64])
+    params = kernels.init_many(net, jax.random.key(0), 6)
+    xs = data.sphere(jax.random.key(1), 40, 32)
+    full = kernels.evaluate(net, params, xs)
+    lay = kernels.layout(net, params, xs)
+    plan = kernels._chunk_plan(kernels._ValueAndGrad(net.apply), params, xs, (), (), (), lay, None, 200_000)
+    assert plan.net_chunk is not None  # the budget really forces chunking
+    small = kernels.evaluate(net, params, xs, max_bytes=200_000)
+    _close(small.f, full.f)
+    _close(small.grad, full.grad)
+    roomy = kernels._chunk_plan(kernels._ValueAndGrad(net.apply), params, xs, (), (), (), lay, None, 1 << 40)
+    assert roomy.net_chunk is None and roomy.x_chunk is None
+
+
+def test_memory_estimate_grows_with_batch():
+    net = nets.mlp(100, [200, 200])
+    params = kernels.init_many(net, jax.random.key(0), 2)
+    fn = kernels._ValueAndGrad(net.apply)
+    xs_small = data.sphere(jax.random.key(1), 10, 100)
+    xs_big = data.sphere(jax.random.key(1), 1000, 100)
+    def est(xs):
+        return kernels._chunk_plan(fn, params, xs, (), (), (), kernels.layout(net, params, xs), None, 1 << 40).estimated_bytes
+    # 990 more pairs each hold at least an input, a gradient (100 floats each) and two activations.
+    assert est(xs_big) - est(xs_small) >= 2 * 990 * (2 * 100 + 2 * 200) * 4
+
+
+def test_jit_of_evaluate_equals_direct_call_and_compiles_once():
+    net = nets.two_layer(12, 20)
+    params = kernels.init_many(net, jax.random.key(0), 3)
+    xs = data.sphere(jax.random.key(1), 4, 12)
+    direct = kernels.evaluate(net, params, xs)
+    jitted = jax.jit(lambda p, x: kernels.evaluate(net, p, x))(params, xs)
+    _close(jitted.f, direct.f)
+    _close(jitted.grad, direct.grad)
+
+    calls = []
+
+    @chex.assert_max_traces(n=1)
+    def body(p, x):
+        calls.append(1)
+        return kernels.evaluate(net, p, x).f
+
+    jbody = jax.jit(body)
+    for seed in range(3):  # new values, same shapes: no retrace
+        jbody(params, data.sphere(jax.random.key(seed), 4, 12))
+    assert len(calls) == 1
+
+
+def test_equal_networks_share_compiled_kernels():
+    xs = data.sphere(jax.random.key(1), 4, 12)
+    p = nets.mlp(12, [8]).init(jax.random.key(0))
+    kernels.evaluate(nets.mlp(12, [8]), p, xs)
+    before = kernels._map_pairs._cache_size()
+    kernels.evaluate(nets.mlp(12, [8]), p, xs + 1.0)  # a new, equal Network object
+    assert kernels._map_pairs._cache_size() == before
+
+
+def test_value_and_input_grad():
+    net = nets.two_layer(12, 20, "softplus")
+    p = net.init(jax.random.key(0))
+    x = data.sphere(jax.random.key(1), 1, 12)[0]
+    f, g = kernels.value_and_input_grad(net.apply)(p, x)
+    _close(f, net.apply(p, x))
+    _close(g, jax.grad(net.apply, argnums=1)(p, x))
+    assert kernels.value_and_input_grad(net.apply) is kernels.value_and_input_grad(nets.two_layer(12, 20, "softplus").apply)
+
+
+def test_float64_inputs_give_float64_results(x64):
+    net = nets.mlp(12, [10])
+    params = kernels.init_many(net, jax.random.key(0), 2)
+    xs = data.sphere(jax.random.key(1), 3, 12)
+    out = kernels.evaluate(net, params, xs)
+    assert out.f.dtype == jnp.float64 and out.grad.dtype == jnp.float64
+
+
+def test_float32_agrees_with_float64_reference():
+    net = nets.mlp(50, [100, 100, 100])
+    params32 = kernels.init_many(net, jax.random.key(0), 3)
+    xs32 = data.sphere(jax.random.key(1), 5, 50)
+    out32 = kernels.evaluate(net, params32, xs32)
+    with jax.enable_x64(True):
+        params64 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), params32)
+        out64 = kernels.evaluate(net, params64, jnp.asarray(xs32, jnp.float64))
+        # Relative error of a depth-3 float32 forward pass: a few hundred ulps at most.
+        np.testing.assert_allclose(np.asarray(out32.f, np.float64), out64.f, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(np.asarray(out32.grad, np.float64), out64.grad, rtol=1e-4, atol=1e-5)
+
+
+def test_map_pairs_with_per_x_per_pair_and_shared_arguments():
+    net = nets.two_layer(6, 10)
+    params = kernels.init_many(net, jax.random.key(0), 3)
+    xs = data.sphere(jax.random.key(1), 4, 6)
+    us = data.sphere(jax.random.key(2), 4, 6, radius=1.0)
+    ts = jnp.arange(12.0).reshape(3, 4)
+
+    def fn(p, x, u, t, scale):
+        return net.apply(p, x + scale * t * u)
+
+    out = kernels.map_pairs(fn, net, params, xs, per_x=(us,), per_pair=(ts,), shared=(0.5,), chunk_size=5)
+    for j in range(3):
+        for i in range(4):
+            _close(out[j, i], net.apply(_one(params, j), xs[i] + 0.5 * ts[j, i] * us[i]))
