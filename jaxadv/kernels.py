@@ -43,6 +43,7 @@ __all__ = [
     "forward",
     "init_many",
     "layout",
+    "map_nets",
     "map_pairs",
     "value_and_input_grad",
 ]
@@ -335,6 +336,66 @@ def map_pairs(
         net_chunk=chunks.net_chunk,
         x_chunk=chunks.x_chunk,
     )
+
+
+def _map_nets_impl(fn: Callable, params: Params, per_net: tuple, shared: tuple, *, batched: bool, net_chunk: int | None) -> Any:
+    if not batched:
+        return fn(params, *per_net, *shared)
+    return _map(lambda a: fn(a[0], *a[1], *shared), (params, per_net), net_chunk)
+
+
+_map_nets = jax.jit(_map_nets_impl, static_argnames=("fn", "batched", "net_chunk"))
+
+
+def map_nets(
+    fn: Callable[..., Any],
+    net: Network,
+    params: Params,
+    *,
+    per_net: Sequence[Any] = (),
+    shared: Sequence[Any] = (),
+    chunk_size: int | None = None,
+) -> Any:
+    """Maps a per-network ``fn`` over the networks of ``params`` (a set-level analogue of
+    :func:`map_pairs`, for computations that couple all inputs of one network, such as one
+    perturbation shared by a whole data set).
+
+    Args:
+      fn: ``fn(params_one, *per_net_one, *shared) -> pytree``, hashable by value.
+      net: the network family ``params`` belong to.
+      params: one network's params, or many stacked on a leading axis.
+      per_net: arrays with a leading network axis when ``params`` holds many networks (and
+        without it for one network), e.g. a data set per network ``(n_net, m, d)``.
+      shared: values passed unchanged to every call (traced).
+      chunk_size: networks per vmapped block (default: all at once).
+
+    Returns:
+      ``fn``'s pytree, with a leading ``(n_net,)`` axis for many networks.
+    """
+    net = _check_network(net)
+    if not callable(fn):
+        raise TypeError(f"`fn` must be callable, got {type(fn).__name__}.")
+    exp_leaves = jax.tree.leaves(_param_shapes(net))
+    leaves, tree = jax.tree.flatten(params)
+    if tree != jax.tree.structure(_param_shapes(net)):
+        raise ValueError(f"`params` must be the pytree that net.init returns for {net.name}, got structure {tree}.")
+    shapes = [tuple(jnp.shape(leaf)) for leaf in leaves]
+    exp_shapes = [tuple(e.shape) for e in exp_leaves]
+    batched = shapes != exp_shapes
+    if batched and not (
+        all(len(s) == len(e) + 1 and s[1:] == e for s, e in zip(shapes, exp_shapes)) and len({s[0] for s in shapes}) == 1
+    ):
+        raise ValueError(f"`params` leaves must have shapes {exp_shapes}, with or without one common leading axis, got {shapes}.")
+    per_net = tuple(per_net)
+    if batched:
+        n_net = shapes[0][0]
+        for i, a in enumerate(per_net):
+            for leaf in jax.tree.leaves(a):
+                if jnp.ndim(leaf) == 0 or jnp.shape(leaf)[0] != n_net:
+                    raise ValueError(f"`per_net[{i}]` must have a leading axis of {n_net} networks, got shape {jnp.shape(leaf)}.")
+    chunk = _validate.optional_positive_int(chunk_size, "chunk_size")
+    shared = jax.tree.map(jnp.asarray, tuple(shared))
+    return _map_nets(fn, params, per_net, shared, batched=batched, net_chunk=chunk)
 
 
 def _checked_inputs(xs: Any) -> jax.Array:

@@ -16,7 +16,7 @@ from jaxadv import data, kernels, nets
 PUBLIC = {
     "jaxadv": {"Evaluation", "Network", "__version__", "data", "evaluate", "forward", "init_many", "kernels", "nets", "value_and_input_grad"},
     "jaxadv.nets": {"ACTIVATIONS", "Network", "Params", "linear", "mlp", "shallow", "two_layer"},
-    "jaxadv.kernels": {"Evaluation", "Layout", "evaluate", "forward", "init_many", "layout", "map_pairs", "value_and_input_grad"},
+    "jaxadv.kernels": {"Evaluation", "Layout", "evaluate", "forward", "init_many", "layout", "map_nets", "map_pairs", "value_and_input_grad"},
     "jaxadv.data": {"gaussian", "sphere"},
 }
 POSITIONAL_OPTIONAL = {"activation", "radius", "std"}

@@ -181,3 +181,22 @@ def test_map_pairs_with_per_x_per_pair_and_shared_arguments():
     for j in range(3):
         for i in range(4):
             _close(out[j, i], net.apply(_one(params, j), xs[i] + 0.5 * ts[j, i] * us[i]))
+
+
+def test_map_nets_over_a_per_network_data_set():
+    net = nets.two_layer(6, 10)
+    params = kernels.init_many(net, jax.random.key(0), 3)
+    xs = data.sphere(jax.random.key(1), 12, 6).reshape(3, 4, 6)
+
+    def set_min(p, x_set, offset):
+        return jnp.min(jax.vmap(net.apply, (None, 0))(p, x_set)) + offset
+
+    out = kernels.map_nets(set_min, net, params, per_net=(xs,), shared=(1.0,), chunk_size=2)
+    assert out.shape == (3,)
+    for j in range(3):
+        pj = _one(params, j)
+        _close(out[j], min(float(net.apply(pj, x)) for x in xs[j]) + 1.0)
+    single = kernels.map_nets(set_min, net, _one(params, 1), per_net=(xs[1],), shared=(1.0,))
+    _close(single, out[1])
+    with pytest.raises(ValueError, match=r"`per_net\[0\]` must have a leading axis of 3"):
+        kernels.map_nets(set_min, net, params, per_net=(xs[0],), shared=(1.0,))
