@@ -2,13 +2,14 @@
 
 Networks are pure parameter pytrees (:mod:`jaxadv.nets`); batched forward and
 input-gradient kernels (:mod:`jaxadv.kernels`) map per-example functions over many
-networks and inputs; inputs come from :mod:`jaxadv.data`.
+networks and inputs; inputs come from :mod:`jaxadv.data`; attacks (:mod:`jaxadv.attacks`)
+and margin-maximisation training (:mod:`jaxadv.train`) are composed from the kernels.
 """
 
 from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
 from importlib.metadata import version as _version
 
-from jaxadv import data, kernels, nets
+from jaxadv import attacks, data, kernels, nets, train
 from jaxadv.kernels import Evaluation, evaluate, forward, init_many, value_and_input_grad
 from jaxadv.nets import Network
 
@@ -21,11 +22,13 @@ __all__ = [
     "Evaluation",
     "Network",
     "__version__",
+    "attacks",
     "data",
     "evaluate",
     "forward",
     "init_many",
     "kernels",
     "nets",
+    "train",
     "value_and_input_grad",
 ]

@@ -103,8 +103,10 @@ def float_array(x: Any, name: str, *, finite: bool = True) -> jax.Array:
         if not jnp.issubdtype(arr.dtype, jnp.integer):
             raise TypeError(f"`{name}` must hold real numbers, got dtype {arr.dtype}.")
         arr = arr.astype(jnp.result_type(float))
-    if finite and not is_tracer(arr) and not bool(jnp.all(jnp.isfinite(arr))):
-        n_bad = int(jnp.sum(~jnp.isfinite(arr)))
+    # NumPy, not jnp: inside a user's jit a concrete (closed-over) array stays concrete for
+    # NumPy, while a jnp reduction of it would become a tracer.
+    if finite and not is_tracer(arr) and not np.all(np.isfinite(np.asarray(arr))):
+        n_bad = int(np.sum(~np.isfinite(np.asarray(arr))))
         raise ValueError(f"`{name}` must be finite, but {n_bad} of its {arr.size} entries are NaN or inf.")
     return arr
 

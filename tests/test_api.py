@@ -11,20 +11,41 @@ Conventions checked for every public function:
 import inspect
 
 import jaxadv
-from jaxadv import data, kernels, nets
+from jaxadv import attacks, data, kernels, nets, train
 
 PUBLIC = {
-    "jaxadv": {"Evaluation", "Network", "__version__", "data", "evaluate", "forward", "init_many", "kernels", "nets", "value_and_input_grad"},
+    "jaxadv": {"Evaluation", "Network", "__version__", "attacks", "data", "evaluate", "forward", "init_many", "kernels", "nets", "train", "value_and_input_grad"},
     "jaxadv.nets": {"ACTIVATIONS", "Network", "Params", "linear", "mlp", "shallow", "two_layer"},
     "jaxadv.kernels": {"Evaluation", "Layout", "evaluate", "forward", "init_many", "layout", "map_nets", "map_pairs", "value_and_input_grad"},
     "jaxadv.data": {"gaussian", "sphere"},
+    "jaxadv.attacks": {
+        "NORMS", "AttackResult", "GradientFlowResult", "LineSearchResult", "MinNormResult", "OneStepResult",
+        "RobustAccuracy", "SharedLineSearchResult", "fgsm", "gradient_flow", "line_search", "min_norm",
+        "one_step", "pgd", "random_directions", "robust_accuracy", "shared_line_search", "universal_direction",
+    },
+    "jaxadv.train": {
+        "GrowingLR", "KKTResult", "LossNormalisedLR", "MarginSet", "STOP_REASONS", "SharedPerturbation",
+        "TrainHistory", "TrainResult", "constant_lr", "growing_lr", "inner_product_bound", "kkt_residuals",
+        "log_loss", "log_losses", "loss", "loss_normalised_lr", "margin_set", "margins", "nnls",
+        "normalised_margin", "orthogonal_dataset", "robust_network", "scale_by_loss", "shared_perturbation",
+        "sphere_dataset", "train_margin",
+    },
 }
-POSITIONAL_OPTIONAL = {"activation", "radius", "std"}
-RANDOM = {"init_many", "sphere", "gaussian"}
+# robust_network(X, y, c): Vardi et al.'s Thm 3.1 names c as the construction's third argument.
+# growing_lr(lr0) / loss_normalised_lr(lr): a schedule's rate comes first, as in optax.
+POSITIONAL_OPTIONAL = {"activation", "radius", "std", "c", "lr0", "lr"}
+RANDOM = {"init_many", "sphere", "gaussian", "pgd", "robust_accuracy", "random_directions", "train_margin", "sphere_dataset"}
 
 
 def _modules():
-    return {"jaxadv": jaxadv, "jaxadv.nets": nets, "jaxadv.kernels": kernels, "jaxadv.data": data}
+    return {
+        "jaxadv": jaxadv,
+        "jaxadv.nets": nets,
+        "jaxadv.kernels": kernels,
+        "jaxadv.data": data,
+        "jaxadv.attacks": attacks,
+        "jaxadv.train": train,
+    }
 
 
 def test_public_names_are_pinned():
@@ -61,6 +82,14 @@ def test_signature_conventions():
             if p.default is not inspect.Parameter.empty and p.name not in POSITIONAL_OPTIONAL:
                 assert p.kind is inspect.Parameter.KEYWORD_ONLY, f"{attr}({p.name}=…) should be keyword-only"
     assert {"two_layer", "mlp", "shallow", "linear", "evaluate", "forward", "init_many", "sphere", "map_pairs"} <= seen
+    assert {"one_step", "min_norm", "pgd", "line_search", "train_margin", "robust_network"} <= seen
+
+
+def test_attack_results_share_the_common_fields():
+    common = ("x_adv", "distance", "success", "f_clean", "f_adv", "n_forward", "n_grad")
+    for name in ("OneStepResult", "LineSearchResult", "GradientFlowResult", "MinNormResult", "AttackResult"):
+        fields = getattr(attacks, name)._fields
+        assert set(common) <= set(fields), (name, fields)
 
 
 def test_networks_are_named_tuples_of_pure_functions():

@@ -19,6 +19,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxadv import _validate
 
@@ -92,3 +93,24 @@ def positive_scalar(value: Any, name: str) -> jax.Array:
         if not (math.isfinite(v) and v > 0):
             raise ValueError(f"`{name}` must be a finite number > 0, got {value!r}.")
     return jnp.asarray(value)
+
+
+def nonneg_int(value: Any, name: str) -> int:
+    """A static count ≥ 0 (e.g. ``n_bisect=0`` turns refinement off)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` must be an integer ≥ 0, got {value!r}.")
+    v = int(value)
+    if v < 0:
+        raise ValueError(f"`{name}` must be an integer ≥ 0, got {v}.")
+    return v
+
+
+def check_inputs_in_box(xs: jax.Array, bounds) -> None:
+    """Inputs must lie in the box they are attacked in (checked when concrete)."""
+    if bounds is None or _validate.is_tracer(xs):
+        return
+    lo, hi = bounds
+    a = np.asarray(xs)  # NumPy: stays concrete inside a user's jit
+    outside = int(np.sum((a < lo) | (a > hi)))
+    if outside:
+        raise ValueError(f"`xs` must lie inside `bounds` {bounds}, but {outside} of its {xs.size} entries are outside.")

@@ -1,0 +1,93 @@
+"""Timing, metadata and output shared by the benchmarks.
+
+Timings: one untimed call compiles (its wall time is reported separately as compile time),
+then ``repeats`` timed calls each end with ``block_until_ready``; min/median/max are kept.
+These machines are shared and noisy, so comparisons are made as ratios within one run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+import time
+from typing import Any, Callable
+
+import jax
+
+
+def block(tree: Any) -> Any:
+    return jax.tree.map(lambda a: a.block_until_ready() if hasattr(a, "block_until_ready") else a, tree)
+
+
+def timeit(fn: Callable[[], Any], *, repeats: int = 3) -> dict[str, Any]:
+    """Compile time (first call) and min/median/max seconds of ``repeats`` further calls."""
+    t0 = time.perf_counter()
+    out = block(fn())
+    compile_s = time.perf_counter() - t0
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = block(fn())
+        times.append(time.perf_counter() - t0)
+    return {
+        "first_call_s": compile_s,
+        "min_s": min(times),
+        "median_s": statistics.median(times),
+        "max_s": max(times),
+        "repeats": repeats,
+        "result": out,
+    }
+
+
+def environment() -> dict[str, Any]:
+    from jaxadv._env import environment as env
+
+    info = env()
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
+    except ImportError:
+        info["torch"] = None
+    info["cpu_count"] = os.cpu_count()
+    return info
+
+
+def write_json(path: str, payload: dict[str, Any]) -> None:
+    """Atomic write: a crash never leaves half a file behind."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(payload, fh, indent=2, default=_jsonable)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _jsonable(obj: Any) -> Any:
+    import numpy as np
+
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return str(obj)
+
+
+def table(rows: list[dict[str, Any]], columns: list[tuple[str, str, str]]) -> str:
+    """Plain-text table; ``columns`` are (key, header, format)."""
+    cells = [[h for _, h, _ in columns]]
+    for r in rows:
+        cells.append([("" if r.get(k) is None else format(r[k], f)) for k, _, f in columns])
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
