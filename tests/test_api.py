@@ -11,7 +11,7 @@ Conventions checked for every public function:
 import inspect
 
 import jaxadv
-from jaxadv import attacks, data, kernels, nets, train
+from jaxadv import attacks, data, experiments, kernels, nets, train
 
 PUBLIC = {
     "jaxadv": {"Evaluation", "Network", "__version__", "attacks", "data", "evaluate", "forward", "init_many", "kernels", "nets", "train", "value_and_input_grad"},
@@ -23,6 +23,7 @@ PUBLIC = {
         "RobustAccuracy", "SharedLineSearchResult", "fgsm", "gradient_flow", "line_search", "min_norm",
         "one_step", "pgd", "random_directions", "robust_accuracy", "shared_line_search", "universal_direction",
     },
+    "jaxadv.experiments": {"CellStore", "run_cells", "write_json"},
     "jaxadv.train": {
         "GrowingLR", "KKTResult", "LossNormalisedLR", "MarginSet", "STOP_REASONS", "SharedPerturbation",
         "TrainHistory", "TrainResult", "constant_lr", "growing_lr", "inner_product_bound", "kkt_residuals",
@@ -45,6 +46,7 @@ def _modules():
         "jaxadv.data": data,
         "jaxadv.attacks": attacks,
         "jaxadv.train": train,
+        "jaxadv.experiments": experiments,
     }
 
 
