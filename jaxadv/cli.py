@@ -28,6 +28,41 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _list(args: argparse.Namespace) -> int:
+    from jaxadv.experiments import EXPERIMENTS
+
+    for name, exp in EXPERIMENTS.items():
+        print(f"{name:<12} {exp.title}")
+    return 0
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from jaxadv.experiments import run
+
+    try:
+        claims = run(args.name, scale=args.scale, out=args.out, seed=args.seed, force=args.force)
+    except (ValueError, PermissionError) as e:
+        print(f"jaxadv reproduce: {e}", file=sys.stderr)
+        return 2
+    for name, rows in claims.items():
+        for c in rows:
+            print(f"{'holds ' if c['holds'] else 'FAILS '} {c['id']}: measured {c['measured']}")
+    print(f"report: {args.out}/REPORT.md")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    import os
+
+    from jaxadv.experiments import write_report
+
+    if not os.path.isdir(args.dir):
+        print(f"jaxadv report: {args.dir!r} is not a directory of results.", file=sys.stderr)
+        return 2
+    print(write_report(args.dir))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from jaxadv import __version__
 
@@ -42,6 +77,18 @@ def build_parser() -> argparse.ArgumentParser:
     p_demo = sub.add_parser("demo", help="a one-minute tour: random two-layer nets and one gradient step")
     p_demo.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
     p_demo.set_defaults(func=_demo)
+    p_list = sub.add_parser("list", help="the paper experiments, one line each")
+    p_list.set_defaults(func=_list)
+    p_rep = sub.add_parser("reproduce", help="run (or resume) a paper's experiment: figures and a table of claims")
+    p_rep.add_argument("name", help="an experiment from `jaxadv list`, or all")
+    p_rep.add_argument("--scale", default="quick", help="quick (minutes on a CPU) or paper (the papers' grids)")
+    p_rep.add_argument("--out", default="runs", help="output directory (default: runs)")
+    p_rep.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
+    p_rep.add_argument("--force", action="store_true", help="move aside results of a different configuration")
+    p_rep.set_defaults(func=_reproduce)
+    p_report = sub.add_parser("report", help="rebuild REPORT.md from saved results, without recomputing")
+    p_report.add_argument("dir", help="an output directory of `jaxadv reproduce`")
+    p_report.set_defaults(func=_report)
     return parser
 
 

@@ -1,5 +1,12 @@
-"""Paper reproductions as resumable sweeps (in progress: the result store comes first)."""
+"""Paper reproductions as resumable sweeps: ``jaxadv reproduce NAME --scale quick``.
+
+Implemented so far: ``bubeck2021``. Each experiment writes one ``.npz`` per finished cell
+(atomic; a rerun skips finished cells), ``results.json`` with its claims as measured, and
+figures; ``REPORT.md`` gathers every claim.
+"""
 
 from jaxadv.experiments._store import CellStore, run_cells, write_json
+from jaxadv.experiments.claims import Claim
+from jaxadv.experiments.runner import EXPERIMENTS, run, write_report
 
-__all__ = ["CellStore", "run_cells", "write_json"]
+__all__ = ["EXPERIMENTS", "CellStore", "Claim", "run", "run_cells", "write_json", "write_report"]

@@ -1,0 +1,34 @@
+"""What an experiment is: its grids per scale, its cells, its claims and its figures."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from jaxadv.experiments.claims import Claim
+
+Cells = list[tuple[str, Callable[[], Mapping[str, Any]]]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """A paper's experiment as a resumable sweep.
+
+    Attributes:
+      name: the command-line name (``bubeck2021``).
+      title: one line for ``jaxadv list``.
+      scales: ``{"quick": grid, "paper": grid}``, JSON-ready dicts written to results.
+      cells: ``cells(config) -> [(cell_name, compute)]``; ``config`` is the scale's grid plus
+        ``seed``. Each ``compute()`` returns a dict of arrays and is deterministic in config.
+      claims: ``claims(config, results) -> [Claim]`` computed from the cells' arrays.
+      figures: ``figures(config, results, directory) -> [file names]`` (PNG).
+    """
+
+    name: str
+    title: str
+    scales: Mapping[str, Mapping[str, Any]]
+    cells: Callable[[Mapping[str, Any]], Cells]
+    claims: Callable[[Mapping[str, Any], Mapping[str, Mapping[str, np.ndarray]]], list[Claim]]
+    figures: Callable[[Mapping[str, Any], Mapping[str, Mapping[str, np.ndarray]], str], list[str]]

@@ -1,0 +1,39 @@
+"""A paper's claim next to the number the data gave, and whether it holds."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """One row of a reproduction's table of claims.
+
+    Attributes:
+      id: a short stable identifier, e.g. ``"bubeck2021/L1-all-switched"``.
+      statement: the claim in words, with the tolerance used to judge it.
+      paper_value: what the paper reports or predicts (text or number).
+      measured: what this run measured (a number, or a short text for a list).
+      holds: whether the measurement supports the claim within the stated tolerance.
+    """
+
+    id: str
+    statement: str
+    paper_value: Any
+    measured: Any
+    holds: bool
+
+    def to_json(self) -> dict[str, Any]:
+        def clean(v: Any) -> Any:
+            if isinstance(v, float) and not math.isfinite(v):
+                return str(v)
+            if hasattr(v, "item"):
+                return clean(v.item())
+            if isinstance(v, (list, tuple)):
+                return [clean(x) for x in v]
+            return v
+
+        return {"id": self.id, "statement": self.statement, "paper_value": clean(self.paper_value),
+                "measured": clean(self.measured), "holds": bool(self.holds)}

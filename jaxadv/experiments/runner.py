@@ -1,0 +1,102 @@
+"""Runs experiments into an output directory and writes their results, figures and report.
+
+Layout of ``out/``::
+
+    REPORT.md                  every claim of every experiment in one table, figures inline
+    <name>/config.json         the configuration the cells belong to
+    <name>/<cell>.npz          one per finished cell (atomic; skipped on rerun)
+    <name>/results.json        config, environment, claims
+    <name>/<name>.png          figures
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Sequence
+
+import jax
+
+from jaxadv._env import environment
+from jaxadv.experiments import bubeck2021
+from jaxadv.experiments._spec import Experiment
+from jaxadv.experiments._store import CellStore, run_cells, write_json
+
+EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (bubeck2021.EXPERIMENT,)}
+SCALES = ("quick", "paper")
+
+
+def _check(names: str | Sequence[str], scale: str) -> list[str]:
+    if isinstance(names, str):
+        names = list(EXPERIMENTS) if names == "all" else [names]
+    unknown = [n for n in names if n not in EXPERIMENTS]
+    if unknown:
+        raise ValueError(f"unknown experiment(s) {unknown}; expected 'all' or one of {sorted(EXPERIMENTS)}.")
+    if scale not in SCALES:
+        raise ValueError(f"`scale` must be one of {list(SCALES)}, got {scale!r}.")
+    return list(names)
+
+
+def config_of(name: str, scale: str, seed: int) -> dict[str, Any]:
+    return {"experiment": name, "scale": scale, "seed": int(seed), **EXPERIMENTS[name].scales[scale]}
+
+
+def run(names: str | Sequence[str], *, scale: str = "quick", out: str = "runs", seed: int = 0,
+        force: bool = False, progress: bool = True) -> dict[str, list[dict[str, Any]]]:
+    """Runs (or resumes) experiments and writes their results and ``out/REPORT.md``.
+
+    Args:
+      names: ``"all"``, one experiment name, or a list of names.
+      scale: ``"quick"`` or ``"paper"``.
+      out: the output root.
+      seed: the PRNG seed every cell's keys derive from.
+      force: move aside results of a different configuration instead of refusing.
+      progress: tqdm bars over cells.
+
+    Returns:
+      The claims of each experiment, as JSON-ready dicts.
+    """
+    names = _check(names, scale)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"`seed` must be an integer ≥ 0, got {seed!r}.")
+    stores = {n: CellStore(out, n, config_of(n, scale, seed), force=force) for n in names}  # all checks first
+    claims = {}
+    for name in names:
+        exp, store = EXPERIMENTS[name], stores[name]
+        results = run_cells(store, exp.cells(store.config), progress=progress, desc=name)
+        claims[name] = [c.to_json() for c in exp.claims(store.config, results)]
+        figures = exp.figures(store.config, results, store.dir)
+        env = environment()
+        env["dtype"] = "float64" if jax.config.jax_enable_x64 else "float32"
+        write_json(os.path.join(store.dir, "results.json"), {
+            "config": store.config, "environment": env, "claims": claims[name], "figures": figures,
+        })
+    write_report(out)
+    return claims
+
+
+def write_report(out: str) -> str:
+    """Rebuilds ``out/REPORT.md`` from the saved ``results.json`` files (no recompute)."""
+    lines = ["# jaxadv reproduction report", "", "| experiment | claim | paper | measured | holds |", "|---|---|---|---|---|"]
+    sections = []
+    for name in sorted(os.listdir(out)):
+        path = os.path.join(out, name, "results.json")
+        if not os.path.isfile(path):
+            continue
+        with open(path) as fh:
+            res = json.load(fh)
+        for c in res["claims"]:
+            measured = c["measured"]
+            if isinstance(measured, float):
+                measured = f"{measured:.4g}"
+            lines.append(f"| {name} | {c['statement']} | {c['paper_value']} | {measured} | {'yes' if c['holds'] else '**no**'} |")
+        sections += ["", f"## {name}", "", f"Scale `{res['config']['scale']}`, seed {res['config']['seed']}, "
+                     f"jax {res['environment']['jax']} on {res['environment']['backend']}.", ""]
+        sections += [f"![{f}]({name}/{f})" for f in res.get("figures", [])]
+    text = "\n".join(lines + sections) + "\n"
+    path = os.path.join(out, "REPORT.md")
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,88 @@
+"""bubeck2021 at a tiny scale: cells, claims computed from data, report, CLI, resume."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from jaxadv.experiments import bubeck2021, run, write_report
+
+TINY = {"dims": [8, 64], "depths": [1, 2], "n_net": 3, "n_x": 4, "eta_max": 20.0}
+
+
+@pytest.fixture
+def tiny(monkeypatch):
+    monkeypatch.setitem(bubeck2021.SCALES, "quick", TINY)
+
+
+def _results(success_value: bool, grad=(0.7, 0.7), eta=(1.0, 1.0)):
+    res = {}
+    for depth in TINY["depths"]:
+        for i, d in enumerate(TINY["dims"]):
+            shape = (TINY["n_net"], TINY["n_x"])
+            res[f"L={depth},d={d}"] = {
+                "success": np.full(shape, success_value),
+                "eta": np.full(shape, eta[i]),
+                "grad_norm": np.full(shape, grad[i]),
+                "step_norm": np.ones(shape),
+            }
+    return res
+
+
+def test_claims_are_computed_from_the_data():
+    cfg = {"seed": 0, **TINY}
+    good = {c.id: c.holds for c in bubeck2021.claims(cfg, _results(True))}
+    assert all(good.values()), good
+    # The same claims on synthetic data where they are false.
+    bad = {c.id: c for c in bubeck2021.claims(cfg, _results(False, grad=(0.3, 0.9), eta=(1.0, 5.0)))}
+    assert not bad["bubeck2021/L1-all-switched"].holds and bad["bubeck2021/L1-all-switched"].measured == 0.0
+    assert not bad["bubeck2021/grad-norm-constant"].holds
+    assert not bad["bubeck2021/eta-constant"].holds
+    deeper_first = _results(True)
+    deeper_first["L=1,d=8"]["success"][:] = False  # L = 1 needs a larger d than L = 2: claim false
+    assert not {c.id: c.holds for c in bubeck2021.claims(cfg, deeper_first)}["bubeck2021/threshold-grows-with-L"]
+
+
+def test_run_writes_cells_results_figures_and_report(tmp_path, tiny):
+    claims = run("bubeck2021", scale="quick", out=str(tmp_path), seed=0, progress=False)
+    exp_dir = tmp_path / "bubeck2021"
+    assert sorted(f for f in os.listdir(exp_dir) if f.endswith(".npz")) == sorted(
+        f"L={L},d={d}.npz" for L in TINY["depths"] for d in TINY["dims"]
+    )
+    res = json.loads((exp_dir / "results.json").read_text())
+    assert res["config"]["n_net"] == 3 and res["environment"]["jax"] and res["environment"]["dtype"] == "float32"
+    assert {c["id"] for c in res["claims"]} == {c["id"] for c in claims["bubeck2021"]}
+    assert all(set(c) == {"id", "statement", "paper_value", "measured", "holds"} for c in res["claims"])
+    assert (exp_dir / "bubeck2021.png").stat().st_size > 10_000
+    report = (tmp_path / "REPORT.md").read_text()
+    # `jaxadv report` rebuilds the same REPORT.md from saved results, without recomputing.
+    os.remove(tmp_path / "REPORT.md")
+    write_report(str(tmp_path))
+    assert (tmp_path / "REPORT.md").read_text() == report
+    # Same seed, same numbers: a rerun into a fresh directory reproduces every cell.
+    run("bubeck2021", scale="quick", out=str(tmp_path / "again"), seed=0, progress=False)
+    for f in os.listdir(exp_dir):
+        if f.endswith(".npz"):
+            a, b = np.load(exp_dir / f), np.load(tmp_path / "again" / "bubeck2021" / f)
+            for k in a.files:
+                np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_bad_names_scales_and_configs(tmp_path, tiny):
+    with pytest.raises(ValueError, match="unknown experiment"):
+        run("bubeck2020", out=str(tmp_path), progress=False)
+    with pytest.raises(ValueError, match="`scale` must be one of"):
+        run("bubeck2021", scale="huge", out=str(tmp_path), progress=False)
+    run("bubeck2021", scale="quick", out=str(tmp_path), seed=0, progress=False)
+    with pytest.raises(ValueError, match="different configuration"):
+        run("bubeck2021", scale="quick", out=str(tmp_path), seed=1, progress=False)
+
+
+def test_cli_list_and_errors(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "jaxadv", "list"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.startswith("bubeck2021")
+    bad = subprocess.run([sys.executable, "-m", "jaxadv", "reproduce", "nope", "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "unknown experiment" in bad.stderr
