@@ -7,10 +7,8 @@ These machines are shared and noisy, so comparisons are made as ratios within on
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
-import tempfile
 import time
 from typing import Any, Callable
 
@@ -54,32 +52,6 @@ def environment() -> dict[str, Any]:
         info["torch"] = None
     info["cpu_count"] = os.cpu_count()
     return info
-
-
-def write_json(path: str, payload: dict[str, Any]) -> None:
-    """Atomic write: a crash never leaves half a file behind."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(payload, fh, indent=2, default=_jsonable)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _jsonable(obj: Any) -> Any:
-    import numpy as np
-
-    if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    return str(obj)
 
 
 def table(rows: list[dict[str, Any]], columns: list[tuple[str, str, str]]) -> str:

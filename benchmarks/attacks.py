@@ -25,6 +25,7 @@ import numpy as np
 
 from benchmarks import _harness
 from jaxadv import attacks, data, kernels, nets
+from jaxadv.experiments import write_json
 
 QUICK = dict(n_net=4, n_x=25, repeats=2)
 FULL = dict(n_net=20, n_x=50, repeats=3)
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\nratios are baseline / jaxadv.min_norm(l2): distance per pair (median over pairs both found), "
           "gradient evaluations per sample, and time per pair.")
     path = args.out or f"benchmarks/results/attacks-{jax.default_backend()}{'-quick' if args.quick else ''}.json"
-    _harness.write_json(path, result)
+    write_json(path, result)
     print(f"wrote {path}")
     return 0
 

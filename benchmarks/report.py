@@ -15,6 +15,8 @@ import sys
 
 from benchmarks import _harness
 from benchmarks.attacks import COLUMNS as ATTACK_COLUMNS
+from benchmarks.train import STEPS_COLUMNS
+from jaxadv.experiments import write_text
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -49,19 +51,7 @@ def _train(res: dict) -> list[str]:
         "Steps to a loss below 1e-30 (d = m = 20, k = 50):",
         "",
         "```",
-        _harness.table(
-            res["steps_to_1e-30"],
-            [
-                ("schedule", "schedule", ""),
-                ("reached", "reached", ""),
-                ("median_steps", "steps", ".0f"),
-                ("steps_ratio_vs_paper", "ratio", ".4f"),
-                ("final_cos", "cos(θ,-∇L)", ".3f"),
-                ("median_c", "shared c", ".2f"),
-                ("sqrt_d", "√d", ".2f"),
-                ("seconds", "seconds", ".1f"),
-            ],
-        ),
+        _harness.table(res["steps_to_1e-30"], STEPS_COLUMNS),
         "```",
     ]
     return lines
@@ -89,11 +79,7 @@ def render() -> str:
 
 def main() -> int:
     path = os.path.join(HERE, "RESULTS.md")
-    text = render()
-    tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    write_text(path, render())
     print(f"wrote {path}")
     return 0
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from benchmarks import _harness
 from jaxadv import kernels, nets, train
+from jaxadv.experiments import write_json
 
 
 def throughput(*, quick: bool) -> dict[str, Any]:
@@ -106,6 +107,18 @@ def steps_to_target(*, quick: bool) -> list[dict[str, Any]]:
     return rows
 
 
+STEPS_COLUMNS = [
+    ("schedule", "schedule", ""),
+    ("reached", "reached", ""),
+    ("median_steps", "steps", ".0f"),
+    ("steps_ratio_vs_paper", "ratio", ".4f"),
+    ("final_cos", "cos(θ,-∇L)", ".3f"),
+    ("median_c", "shared c", ".2f"),
+    ("sqrt_d", "√d", ".2f"),
+    ("seconds", "seconds", ".1f"),
+]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
@@ -117,23 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"train_margin at {t['cell']}: {t['steps_per_s']:.2f} steps/s ({t['gflops_per_s']:.1f} GFLOP/s), first call {t['first_call_s']:.1f} s")
     out["steps_to_1e-30"] = steps_to_target(quick=args.quick)
     print("\nsteps to loss < 1e-30, d = m = 20, k = 50 (median over seeds that reached it)")
-    print(
-        _harness.table(
-            out["steps_to_1e-30"],
-            [
-                ("schedule", "schedule", ""),
-                ("reached", "reached", ""),
-                ("median_steps", "steps", ".0f"),
-                ("steps_ratio_vs_paper", "ratio", ".4f"),
-                ("final_cos", "cos(θ,-∇L)", ".3f"),
-                ("median_c", "shared c", ".2f"),
-                ("sqrt_d", "√d", ".2f"),
-                ("seconds", "seconds", ".1f"),
-            ],
-        )
-    )
+    print(_harness.table(out["steps_to_1e-30"], STEPS_COLUMNS))
     path = args.out or f"benchmarks/results/train-{jax.default_backend()}{'-quick' if args.quick else ''}.json"
-    _harness.write_json(path, out)
+    write_json(path, out)
     print(f"wrote {path}")
     return 0
 

@@ -5,8 +5,8 @@ Implemented so far: ``bubeck2021``. Each experiment writes one ``.npz`` per fini
 figures; ``REPORT.md`` gathers every claim.
 """
 
-from jaxadv.experiments._store import CellStore, run_cells, write_json
+from jaxadv.experiments._store import CellStore, run_cells, write_json, write_text
 from jaxadv.experiments.claims import Claim
 from jaxadv.experiments.runner import EXPERIMENTS, run, write_report
 
-__all__ = ["EXPERIMENTS", "CellStore", "Claim", "run", "run_cells", "write_json", "write_report"]
+__all__ = ["EXPERIMENTS", "CellStore", "Claim", "run", "run_cells", "write_json", "write_report", "write_text"]

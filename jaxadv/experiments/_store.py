@@ -37,9 +37,23 @@ def _atomic_write(path: str, write: Callable[[Any], None], mode: str) -> None:
         raise
 
 
+def _jsonable(obj: Any) -> Any:
+    # NumPy scalars and arrays, as measurements often are; anything else is a bug in the payload.
+    if isinstance(obj, (np.floating, np.integer, np.bool_)):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
+
+
 def write_json(path: str, payload: Any) -> None:
-    """Writes JSON atomically (whole file or nothing)."""
-    _atomic_write(path, lambda fh: (json.dump(payload, fh, indent=2, sort_keys=True), fh.write("\n")), "w")
+    """Writes JSON atomically (whole file or nothing); NumPy values become plain numbers."""
+    _atomic_write(path, lambda fh: (json.dump(payload, fh, indent=2, sort_keys=True, default=_jsonable), fh.write("\n")), "w")
+
+
+def write_text(path: str, text: str) -> None:
+    """Writes a text file atomically (whole file or nothing)."""
+    _atomic_write(path, lambda fh: fh.write(text), "w")
 
 
 def _canonical(config: Mapping[str, Any]) -> str:

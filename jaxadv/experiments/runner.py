@@ -20,7 +20,7 @@ import jax
 from jaxadv._env import environment
 from jaxadv.experiments import bubeck2021
 from jaxadv.experiments._spec import Experiment
-from jaxadv.experiments._store import CellStore, run_cells, write_json
+from jaxadv.experiments._store import CellStore, run_cells, write_json, write_text
 
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (bubeck2021.EXPERIMENT,)}
 SCALES = ("quick", "paper")
@@ -95,8 +95,5 @@ def write_report(out: str) -> str:
         sections += [f"![{f}]({name}/{f})" for f in res.get("figures", [])]
     text = "\n".join(lines + sections) + "\n"
     path = os.path.join(out, "REPORT.md")
-    tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    write_text(path, text)
     return path
