@@ -33,6 +33,9 @@ def _list(args: argparse.Namespace) -> int:
 
     for name, exp in EXPERIMENTS.items():
         print(f"{name:<12} {exp.title}")
+        if args.grids:
+            for scale, grid in exp.scales.items():
+                print(f"  {scale:<6} {json.dumps(grid)}")
     return 0
 
 
@@ -78,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_demo.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
     p_demo.set_defaults(func=_demo)
     p_list = sub.add_parser("list", help="the paper experiments, one line each")
+    p_list.add_argument("--grids", action="store_true", help="also print each scale's grid")
     p_list.set_defaults(func=_list)
     p_rep = sub.add_parser("reproduce", help="run (or resume) a paper's experiment: figures and a table of claims")
     p_rep.add_argument("name", help="an experiment from `jaxadv list`, or all")

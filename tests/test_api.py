@@ -11,10 +11,12 @@ Conventions checked for every public function:
 import inspect
 
 import jaxadv
-from jaxadv import attacks, data, experiments, kernels, nets, train
+from jaxadv import attacks, data, experiments, kernels, nets, theory, train
 
 PUBLIC = {
-    "jaxadv": {"Evaluation", "Network", "__version__", "attacks", "data", "evaluate", "forward", "init_many", "kernels", "nets", "train", "value_and_input_grad"},
+    "jaxadv": {"Evaluation", "Network", "__version__", "attacks", "data", "evaluate", "forward", "init_many", "kernels", "nets", "theory", "train", "value_and_input_grad"},
+    "jaxadv.theory": {"correlation_gap_asymptote", "iterated_relu_correlation", "iterated_relu_correlation_gap",
+                      "relu_correlation", "relu_correlation_gap", "relu_kernel"},
     "jaxadv.nets": {"ACTIVATIONS", "Network", "Params", "linear", "mlp", "shallow", "two_layer"},
     "jaxadv.kernels": {"Evaluation", "Layout", "evaluate", "forward", "init_many", "layout", "map_nets", "map_pairs", "value_and_input_grad"},
     "jaxadv.data": {"gaussian", "sphere"},
@@ -46,6 +48,7 @@ def _modules():
         "jaxadv.data": data,
         "jaxadv.attacks": attacks,
         "jaxadv.train": train,
+        "jaxadv.theory": theory,
         "jaxadv.experiments": experiments,
     }
 

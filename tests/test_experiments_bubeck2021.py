@@ -10,12 +10,14 @@ import pytest
 
 from jaxadv.experiments import bubeck2021, run, write_report
 
-TINY = {"dims": [8, 64], "depths": [1, 2], "n_net": 3, "n_x": 4, "eta_max": 20.0}
+TINY = {"dims": [8, 64], "depths": [1, 2], "n_net": 3, "n_x": 4, "eta_max": 20.0,
+        "variants": list(bubeck2021.VARIANTS), "variant_dims": [64]}
 
 
 @pytest.fixture
 def tiny(monkeypatch):
-    monkeypatch.setitem(bubeck2021.SCALES, "quick", TINY)
+    # Two variants are enough to run the variant cells end to end (each activation compiles anew).
+    monkeypatch.setitem(bubeck2021.SCALES, "quick", {**TINY, "variants": ["tanh", "universal"]})
 
 
 def _results(success_value: bool, grad=(0.7, 0.7), eta=(1.0, 1.0)):
@@ -29,6 +31,9 @@ def _results(success_value: bool, grad=(0.7, 0.7), eta=(1.0, 1.0)):
                 "grad_norm": np.full(shape, grad[i]),
                 "step_norm": np.ones(shape),
             }
+    for v in TINY["variants"]:
+        for d in TINY["variant_dims"]:
+            res[f"{v},d={d}"] = {**res[f"L=1,d={d}"], "step_norm": np.full(shape, 1.4 if v == "universal" else 1.0)}
     return res
 
 
@@ -44,13 +49,21 @@ def test_claims_are_computed_from_the_data():
     deeper_first = _results(True)
     deeper_first["L=1,d=8"]["success"][:] = False  # L = 1 needs a larger d than L = 2: claim false
     assert not {c.id: c.holds for c in bubeck2021.claims(cfg, deeper_first)}["bubeck2021/threshold-grows-with-L"]
+    assert {"bubeck2021/variants-switched", "bubeck2021/universal-step-length"} <= set(good)
+    weak = _results(True)
+    weak["tanh,d=64"]["success"][0, :] = False  # a quarter of the tanh inputs stay unswitched
+    weak["universal,d=64"]["step_norm"][:] = 2.5  # 2.5× the gradient step's length
+    weak_claims = {c.id: c for c in bubeck2021.claims(cfg, weak)}
+    assert not weak_claims["bubeck2021/variants-switched"].holds
+    assert not weak_claims["bubeck2021/universal-step-length"].holds and weak_claims["bubeck2021/universal-step-length"].measured == 2.5
 
 
 def test_run_writes_cells_results_figures_and_report(tmp_path, tiny):
     claims = run("bubeck2021", scale="quick", out=str(tmp_path), seed=0, progress=False)
     exp_dir = tmp_path / "bubeck2021"
     assert sorted(f for f in os.listdir(exp_dir) if f.endswith(".npz")) == sorted(
-        f"L={L},d={d}.npz" for L in TINY["depths"] for d in TINY["dims"]
+        [f"L={L},d={d}.npz" for L in TINY["depths"] for d in TINY["dims"]]
+        + [f"{v},d={d}.npz" for v in ["tanh", "universal"] for d in TINY["variant_dims"]]
     )
     res = json.loads((exp_dir / "results.json").read_text())
     assert res["config"]["n_net"] == 3 and res["environment"]["jax"] and res["environment"]["dtype"] == "float32"

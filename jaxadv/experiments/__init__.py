@@ -1,6 +1,7 @@
 """Paper reproductions as resumable sweeps: ``jaxadv reproduce NAME --scale quick``.
 
-Implemented so far: ``bubeck2021``. Each experiment writes one ``.npz`` per finished cell
+Experiments: ``bubeck2021``, ``bartlett2021``, ``daniely2020``, ``vardi2022``, ``depalma2021``
+(one module each, with both scales' grids in its docstring). Each experiment writes one ``.npz`` per finished cell
 (atomic; a rerun skips finished cells), ``results.json`` with its claims as measured, and
 figures; ``REPORT.md`` gathers every claim.
 """

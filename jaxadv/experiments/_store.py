@@ -15,6 +15,7 @@ import json
 import os
 import re
 import tempfile
+import time
 from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
@@ -116,8 +117,11 @@ class CellStore:
         """Whether ``cell`` finished (its file exists; partial files never do)."""
         return os.path.exists(self._path(cell))
 
-    def save(self, cell: str, arrays: Mapping[str, Any]) -> None:
-        """Writes a finished cell atomically; a finished cell is never overwritten."""
+    def save(self, cell: str, arrays: Mapping[str, Any], *, seconds: float | None = None) -> None:
+        """Writes a finished cell atomically; a finished cell is never overwritten.
+
+        ``seconds``, the time the cell took, goes into the log line.
+        """
         path = self._path(cell)
         if os.path.exists(path):
             raise FileExistsError(f"cell {cell!r} is already finished in {self.dir!r}; finished results are never overwritten.")
@@ -129,7 +133,8 @@ class CellStore:
             clean[k] = a
         _atomic_write(path, lambda fh: np.savez(fh, **clean), "wb")
         with open(os.path.join(self.dir, "log.txt"), "a") as fh:
-            fh.write(f"{datetime.datetime.now().isoformat(timespec='seconds')} finished {cell}\n")
+            took = "" if seconds is None else f" in {seconds:.1f} s"
+            fh.write(f"{datetime.datetime.now().isoformat(timespec='seconds')} finished {cell}{took}\n")
 
     def load(self, cell: str) -> dict[str, np.ndarray]:
         with np.load(self._path(cell), allow_pickle=False) as data:
@@ -169,7 +174,9 @@ def run_cells(
     try:
         for name, compute in cells:
             if not store.has(name):
-                store.save(name, compute())
+                start = time.perf_counter()
+                arrays = compute()
+                store.save(name, arrays, seconds=time.perf_counter() - start)
             out[name] = store.load(name)
             if bar is not None:
                 bar.update(1)

@@ -7,10 +7,17 @@ variance the paper leaves unstated) and ``n_x`` inputs per network on the sphere
 √d, and runs :func:`jaxadv.attacks.one_step` with |η| < 20. It records per pair whether the
 sign switched, the smallest η and ‖∇f(x)‖.
 
+Beside the ReLU nets with a Rademacher readout, three variants at L = 1 (``variants``):
+a Gaussian readout (footnote 2: "qualitatively similar"), smooth activations (softplus and
+tanh, Theorem 1), and the input-independent universal direction Σ_ℓ a_ℓ w_ℓ (§1.1), taken
+as a unit vector so that |η| is the step's length.
+
 Grids (the paper does not state its d and k grids; powers of ten and their halves):
 
-* quick: d = k ∈ {10, 30, 100, 300}, L ∈ {1, 2, 4}, 10 networks × 20 inputs;
-* paper: d = k ∈ {10, 50, 100, 500, 1000, 5000, 10000}, L ∈ {1, …, 6}, 100 × 100.
+* quick: d = k ∈ {10, 30, 100, 300}, L ∈ {1, 2, 4}, 10 networks × 20 inputs; variants at
+  d = k ∈ {10, 100, 300};
+* paper: d = k ∈ {10, 50, 100, 500, 1000, 5000, 10000}, L ∈ {1, …, 6}, 100 × 100; variants
+  at every d.
 """
 
 from __future__ import annotations
@@ -18,15 +25,19 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxadv import attacks, data, kernels, nets
 from jaxadv.experiments._spec import Experiment
 from jaxadv.experiments.claims import Claim
 
+VARIANTS = ("gaussian-readout", "softplus", "tanh", "universal")
 SCALES = {
-    "quick": {"dims": [10, 30, 100, 300], "depths": [1, 2, 4], "n_net": 10, "n_x": 20, "eta_max": 20.0},
-    "paper": {"dims": [10, 50, 100, 500, 1000, 5000, 10000], "depths": [1, 2, 3, 4, 5, 6], "n_net": 100, "n_x": 100, "eta_max": 20.0},
+    "quick": {"dims": [10, 30, 100, 300], "depths": [1, 2, 4], "n_net": 10, "n_x": 20, "eta_max": 20.0,
+              "variants": list(VARIANTS), "variant_dims": [10, 100, 300]},
+    "paper": {"dims": [10, 50, 100, 500, 1000, 5000, 10000], "depths": [1, 2, 3, 4, 5, 6], "n_net": 100, "n_x": 100, "eta_max": 20.0,
+              "variants": list(VARIANTS), "variant_dims": [10, 50, 100, 500, 1000, 5000, 10000]},
 }
 
 # "Roughly constant in d and k" (Fig 2): the largest over the smallest per-cell mean, for
@@ -34,35 +45,59 @@ SCALES = {
 # sampling noise; the smallest η ≈ |f|/‖∇f‖² is heavier-tailed, hence the wider bound.
 GRAD_SPREAD_TOL = 1.25
 ETA_SPREAD_TOL = 2.0
+# The universal direction u = Σ a_ℓ w_ℓ / ‖·‖ has ⟨∇f(x), u⟩ → 1/2 (half the units active,
+# ‖w_ℓ‖ ≈ 1) against ‖∇f‖ → 1/√2, so its step is √2 ≈ 1.41 times the gradient step's length
+# at large d; twice the gradient step leaves room for the finite-d fluctuations.
+UNIVERSAL_RATIO_TOL = 2.0
+# "Qualitatively similar" (footnote 2) read as: at most 1 input in 100 left unswitched.
+VARIANT_SWITCHED_MIN = 0.99
 
 
 def _cell_name(d: int, depth: int) -> str:
     return f"L={depth},d={d}"
 
 
-def _net(d: int, depth: int) -> nets.Network:
+def _variant_cell_name(variant: str, d: int) -> str:
+    return f"{variant},d={d}"
+
+
+def _net(d: int, depth: int, variant: str | None = None) -> nets.Network:
+    if variant == "gaussian-readout":
+        return nets.two_layer(d, d, readout="gaussian")
+    if variant in ("softplus", "tanh"):
+        return nets.two_layer(d, d, activation=variant)
     return nets.two_layer(d, d) if depth == 1 else nets.mlp(d, [d] * depth)
+
+
+def _one_step_cell(config, index: int, d: int, depth: int, variant: str | None = None):
+    key = jax.random.fold_in(jax.random.key(config["seed"]), index)
+    k_net, k_x = jax.random.split(key)
+    net = _net(d, depth, variant)
+    params = kernels.init_many(net, k_net, config["n_net"])
+    xs = data.sphere(k_x, config["n_net"] * config["n_x"], d).reshape(config["n_net"], config["n_x"], d)
+    directions = None
+    if variant == "universal":
+        u = attacks.universal_direction(params)
+        u = u / jnp.linalg.norm(u, axis=-1, keepdims=True)
+        directions = jnp.broadcast_to(u[:, None, :], xs.shape)
+    res = attacks.one_step(net, params, xs, eta_max=config["eta_max"], directions=directions)
+    return {
+        "success": np.asarray(res.success),
+        "eta": np.asarray(res.eta),
+        "grad_norm": np.asarray(res.grad_norm),
+        "step_norm": np.asarray(res.distance),
+    }
 
 
 def cells(config: Mapping[str, Any]):
     out = []
     grid = [(depth, d) for depth in config["depths"] for d in config["dims"]]
     for index, (depth, d) in enumerate(grid):
-        def compute(d=d, depth=depth, index=index):
-            key = jax.random.fold_in(jax.random.key(config["seed"]), index)
-            k_net, k_x = jax.random.split(key)
-            net = _net(d, depth)
-            params = kernels.init_many(net, k_net, config["n_net"])
-            xs = data.sphere(k_x, config["n_net"] * config["n_x"], d).reshape(config["n_net"], config["n_x"], d)
-            res = attacks.one_step(net, params, xs, eta_max=config["eta_max"])
-            return {
-                "success": np.asarray(res.success),
-                "eta": np.asarray(res.eta),
-                "grad_norm": np.asarray(res.grad_norm),
-                "step_norm": np.asarray(res.distance),
-            }
-
-        out.append((_cell_name(d, depth), compute))
+        out.append((_cell_name(d, depth), lambda index=index, d=d, depth=depth: _one_step_cell(config, index, d, depth)))
+    # Variant cells are numbered after the main grid, so adding them left the main cells' keys as they were.
+    variants = [(v, d) for v in config.get("variants", []) for d in config.get("variant_dims", [])]
+    for index, (v, d) in enumerate(variants, start=len(grid)):
+        out.append((_variant_cell_name(v, d), lambda index=index, d=d, v=v: _one_step_cell(config, index, d, 1, v)))
     return out
 
 
@@ -80,6 +115,30 @@ def _summary(config, results):
                 "grad_norm": float(r["grad_norm"].mean()),
             })
     return rows
+
+
+def _variant_claims(config, results) -> list[Claim]:
+    big = [d for d in config.get("variant_dims", []) if d > 50]
+    if not config.get("variants") or not big:
+        return []
+    worst = {v: min(float(results[_variant_cell_name(v, d)]["success"].mean()) for d in big) for v in config["variants"]}
+    out = [Claim("bubeck2021/variants-switched",
+                 f"With d = k > 50, one step with |η| < 20 switches at least {VARIANT_SWITCHED_MIN:.0%} of inputs for each variant "
+                 "(Gaussian readout, smooth activations, universal direction).",
+                 "qualitatively similar (footnote 2, Theorem 1, §1.1)", [f"{v}: {w:.3f}" for v, w in worst.items()],
+                 all(w >= VARIANT_SWITCHED_MIN for w in worst.values()))]
+    same = [d for d in big if d in config["dims"] and 1 in config["depths"]] if "universal" in config["variants"] else []
+    if same:
+        def median_step(r):
+            s = r["step_norm"][r["success"]]
+            return float(np.median(s)) if s.size else float("inf")
+
+        ratio = max(median_step(results[_variant_cell_name("universal", d)]) / median_step(results[_cell_name(d, 1)]) for d in same)
+        out.append(Claim("bubeck2021/universal-step-length",
+                         f"Along the universal direction Σ a_ℓ w_ℓ the median switching step is at most {UNIVERSAL_RATIO_TOL}× "
+                         "the gradient step's (d = k > 50, largest ratio over d).",
+                         "√2 ≈ 1.41 as d → ∞", ratio, ratio <= UNIVERSAL_RATIO_TOL))
+    return out
 
 
 def claims(config, results) -> list[Claim]:
@@ -105,7 +164,7 @@ def claims(config, results) -> list[Claim]:
               "≈ constant", eta_spread, bool(e) and eta_spread <= ETA_SPREAD_TOL),
         Claim("bubeck2021/threshold-grows-with-L", "The smallest d = k with 100% switched does not decrease with depth L.",
               "grows with L", [f"L={L}: d={first_full[L]}" for L in config["depths"]], all(a <= b for a, b in zip(order, order[1:]))),
-    ]
+    ] + _variant_claims(config, results)
 
 
 def figures(config, results, directory) -> list[str]:
@@ -114,8 +173,9 @@ def figures(config, results, directory) -> list[str]:
     from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
 
     rows = _summary(config, results)
-    fig = Figure(figsize=(13, 3.6))
-    axes = fig.subplots(1, 3)
+    variants = config.get("variants", [])
+    fig = Figure(figsize=(17 if variants else 13, 3.6))
+    axes = fig.subplots(1, 4 if variants else 3)
     for depth in config["depths"]:
         rs = [r for r in rows if r["L"] == depth]
         ds = [r["d"] for r in rs]
@@ -125,7 +185,11 @@ def figures(config, results, directory) -> list[str]:
         axes[0].fill_between(ds, m - s, np.minimum(m + s, 1), alpha=0.2)
         axes[1].plot(ds, [r["eta"] for r in rs], marker="o", label=f"L = {depth}")
         axes[2].plot(ds, [r["grad_norm"] for r in rs], marker="o", label=f"L = {depth}")
-    for ax, title in zip(axes, ["fraction switched (Fig 1)", "mean smallest |η| (Fig 2a)", "mean ‖∇f(x)‖ (Fig 2b)"]):
+    for v in variants:
+        ds = config["variant_dims"]
+        axes[3].plot(ds, [results[_variant_cell_name(v, d)]["success"].mean() for d in ds], marker="o", label=v)
+    for ax, title in zip(axes, ["fraction switched (Fig 1)", "mean smallest |η| (Fig 2a)", "mean ‖∇f(x)‖ (Fig 2b)",
+                                "L = 1 variants: fraction switched"]):
         ax.set_xscale("log")
         ax.set_xlabel("input dimension d (= width k)")
         ax.set_title(title)

@@ -18,11 +18,13 @@ from typing import Any, Sequence
 import jax
 
 from jaxadv._env import environment
-from jaxadv.experiments import bubeck2021
+from jaxadv.experiments import bartlett2021, bubeck2021, daniely2020, depalma2021, vardi2022
 from jaxadv.experiments._spec import Experiment
 from jaxadv.experiments._store import CellStore, run_cells, write_json, write_text
 
-EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (bubeck2021.EXPERIMENT,)}
+# In the issue's order, which `all` follows.
+EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (bubeck2021.EXPERIMENT, bartlett2021.EXPERIMENT, daniely2020.EXPERIMENT, vardi2022.EXPERIMENT,
+                                                          depalma2021.EXPERIMENT)}
 SCALES = ("quick", "paper")
 
 
@@ -75,21 +77,29 @@ def run(names: str | Sequence[str], *, scale: str = "quick", out: str = "runs", 
     return claims
 
 
+def _text(value: Any) -> str:
+    if isinstance(value, list):
+        return "; ".join(_text(v) for v in value)
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _cell(value: Any) -> str:
+    """A value as one Markdown table cell: lists joined, floats to 4 digits, pipes escaped."""
+    return _text(value).replace("|", "\\|").replace("\n", " ")
+
+
 def write_report(out: str) -> str:
     """Rebuilds ``out/REPORT.md`` from the saved ``results.json`` files (no recompute)."""
     lines = ["# jaxadv reproduction report", "", "| experiment | claim | paper | measured | holds |", "|---|---|---|---|---|"]
     sections = []
-    for name in sorted(os.listdir(out)):
-        path = os.path.join(out, name, "results.json")
-        if not os.path.isfile(path):
-            continue
-        with open(path) as fh:
+    found = [n for n in os.listdir(out) if os.path.isfile(os.path.join(out, n, "results.json"))]
+    order = {name: i for i, name in enumerate(EXPERIMENTS)}  # the papers' order, then any others
+    for name in sorted(found, key=lambda n: (order.get(n, len(order)), n)):
+        with open(os.path.join(out, name, "results.json")) as fh:
             res = json.load(fh)
         for c in res["claims"]:
-            measured = c["measured"]
-            if isinstance(measured, float):
-                measured = f"{measured:.4g}"
-            lines.append(f"| {name} | {c['statement']} | {c['paper_value']} | {measured} | {'yes' if c['holds'] else '**no**'} |")
+            lines.append(f"| {name} | {_cell(c['statement'])} | {_cell(c['paper_value'])} | {_cell(c['measured'])} | "
+                         f"{'yes' if c['holds'] else '**no**'} |")
         sections += ["", f"## {name}", "", f"Scale `{res['config']['scale']}`, seed {res['config']['seed']}, "
                      f"jax {res['environment']['jax']} on {res['environment']['backend']}.", ""]
         sections += [f"![{f}]({name}/{f})" for f in res.get("figures", [])]
