@@ -12,7 +12,13 @@ from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
 from importlib.metadata import version as _version
 
 from jaxadv import attacks, data, kernels, nets, theory, train
-from jaxadv.kernels import Evaluation, evaluate, forward, init_many, value_and_input_grad
+from jaxadv.kernels import (
+    Evaluation,
+    evaluate,
+    forward,
+    init_many,
+    value_and_input_grad,
+)
 from jaxadv.nets import Network
 
 try:

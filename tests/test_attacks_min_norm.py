@@ -4,13 +4,13 @@ an exact oracle on tiny ReLU networks, and a single DeepFool step on wide random
 import dataclasses
 import math
 
+import exact_oracle
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import optimize
 
-import exact_oracle
 from jaxadv import data, kernels, nets
 from jaxadv.attacks import min_norm
 from jaxadv.nets import Network

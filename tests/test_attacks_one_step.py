@@ -6,8 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from conftest import families
+
 from jaxadv import attacks, data, kernels, nets
 
 one_step_module = importlib.import_module("jaxadv.attacks.one_step")  # the module (the package exports the function)

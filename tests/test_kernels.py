@@ -5,8 +5,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from conftest import ATOL, RTOL, families
+
 from jaxadv import data, kernels, nets
 
 

@@ -6,9 +6,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import families
 from jax.test_util import check_grads
 
-from conftest import families
 from jaxadv import data, nets
 
 

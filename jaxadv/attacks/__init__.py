@@ -8,10 +8,14 @@ per-sample fields ``x_adv, distance, success, f_clean, f_adv, n_forward, n_grad`
 """
 
 from jaxadv.attacks._common import NORMS
-
 from jaxadv.attacks.directions import random_directions, universal_direction
 from jaxadv.attacks.gradient_flow import GradientFlowResult, gradient_flow
-from jaxadv.attacks.line_search import LineSearchResult, SharedLineSearchResult, line_search, shared_line_search
+from jaxadv.attacks.line_search import (
+    LineSearchResult,
+    SharedLineSearchResult,
+    line_search,
+    shared_line_search,
+)
 from jaxadv.attacks.min_norm import MinNormResult, min_norm
 from jaxadv.attacks.one_step import OneStepResult, one_step
 from jaxadv.attacks.pgd import AttackResult, RobustAccuracy, fgsm, pgd, robust_accuracy

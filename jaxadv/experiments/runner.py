@@ -18,7 +18,13 @@ from typing import Any, Sequence
 import jax
 
 from jaxadv._env import environment
-from jaxadv.experiments import bartlett2021, bubeck2021, daniely2020, depalma2021, vardi2022
+from jaxadv.experiments import (
+    bartlett2021,
+    bubeck2021,
+    daniely2020,
+    depalma2021,
+    vardi2022,
+)
 from jaxadv.experiments._spec import Experiment
 from jaxadv.experiments._store import CellStore, run_cells, write_json, write_text
 

@@ -24,7 +24,12 @@ from jaxadv.train.analysis import (
 )
 from jaxadv.train.losses import log_loss, log_losses, loss
 from jaxadv.train.margin import STOP_REASONS, TrainHistory, TrainResult, train_margin
-from jaxadv.train.robust import inner_product_bound, orthogonal_dataset, robust_network, sphere_dataset
+from jaxadv.train.robust import (
+    inner_product_bound,
+    orthogonal_dataset,
+    robust_network,
+    sphere_dataset,
+)
 from jaxadv.train.schedules import (
     GrowingLR,
     LossNormalisedLR,
