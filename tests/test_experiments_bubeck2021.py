@@ -99,3 +99,17 @@ def test_cli_list_and_errors(tmp_path):
     assert out.returncode == 0 and out.stdout.startswith("bubeck2021")
     bad = subprocess.run([sys.executable, "-m", "jaxadv", "reproduce", "nope", "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "unknown experiment" in bad.stderr
+
+
+def test_networks_drawn_and_attacked_in_blocks_equal_one_block(monkeypatch):
+    # Paper-scale cells hold a block of networks at a time (a network at d = k = 10⁴, L = 6
+    # is 2.4 GB). Network j must not depend on the block size, and neither may its results
+    # (up to float rounding: a block's batched products may sum in another order).
+    cfg = {"seed": 1, **TINY, "n_net": 4}
+    whole = bubeck2021._one_step_cell(cfg, 3, 16, 2)
+    monkeypatch.setattr(bubeck2021, "net_block", lambda n_net, nbytes: 1)
+    blocks = bubeck2021._one_step_cell(cfg, 3, 16, 2)
+    assert whole["success"].shape == (4, TINY["n_x"])
+    np.testing.assert_array_equal(whole["success"], blocks["success"])
+    for k in ("eta", "grad_norm", "step_norm"):
+        np.testing.assert_allclose(whole[k], blocks[k], rtol=1e-4)

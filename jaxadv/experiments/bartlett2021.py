@@ -48,7 +48,7 @@ Grids
   k = 256, L = 16, 32 networks, 8 angles, 64 sphere points; map to ℓ = 10⁴.
 * paper: ℓ = 3; d ∈ {32, 128, 512, 2048, 10000}; the same four architectures (at d = 10⁴
   equal is 3·10⁸ weights, 1.2 GB per network, expanding (5000, 10⁴, 2·10⁴) the same:
-  networks are drawn and attacked one at a time, see NET_BYTES); 100 networks × 20 inputs;
+  networks are drawn and attacked one at a time, see experiments/_blocks.py); 100 networks × 20 inputs;
   ray 65 points; radii {0.03, 0.1, 0.3, 1, 3, 10, 30}; deep cell d = 16, k = 1024, L = 64,
   64 networks, 12 angles, 128 points; map to ℓ = 10⁵. Meant for a GPU; on a CPU the d = 10⁴
   cells take hours each.
@@ -95,6 +95,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxadv import attacks, kernels, nets, theory
+from jaxadv.experiments._blocks import net_block
 from jaxadv.experiments._spec import Experiment
 from jaxadv.experiments.claims import Claim
 
@@ -268,17 +269,6 @@ def _cell_key(config: Mapping[str, Any], cell: str) -> jax.Array:
     return jax.random.fold_in(jax.random.key(config["seed"]), zlib.crc32(cell.encode()) & 0x7FFFFFFF)
 
 
-# Networks per batch: the largest divisor of n_net whose weights fit NET_BYTES (so every
-# batch has the same shape and compiles once). 1 GiB keeps a CPU run within memory at
-# d = 10⁴ (one expanding network is 4.4 GB: then one at a time).
-NET_BYTES = 1 << 30
-
-
-def _net_batch(n_net: int, bytes_per_net: int) -> int:
-    fit = max(1, NET_BYTES // max(bytes_per_net, 1))
-    return max(b for b in range(1, n_net + 1) if n_net % b == 0 and b <= fit)
-
-
 # Below this estimate the pair kernels run as one block with an explicit chunk_size, which
 # skips map_pairs' automatic memory plan (three traces of the kernel: ~0.4 s per cell on a
 # CPU); above it, the automatic plan keeps memory bounded. The estimate counts, per pair,
@@ -336,7 +326,7 @@ def _arch_cell(config: Mapping[str, Any], name: str, arch: str, d: int) -> dict[
     radii = jnp.asarray(config["radii"], dtype)
     n_params = sum(a * b for a, b in zip(shape, [d, *shape])) + shape[-1]
     itemsize = jnp.dtype(dtype).itemsize
-    batch = _net_batch(n_net, n_params * itemsize)
+    batch = net_block(n_net, n_params * itemsize)
     chunk = _pairs_chunk(batch * n_x, int(n_tau) + 2 * len(config["radii"]) + 2, d, shape, itemsize)
     out: dict[str, list] = {}
     for start in range(0, n_net, batch):

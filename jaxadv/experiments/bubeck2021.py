@@ -22,13 +22,16 @@ Grids (the paper does not state its d and k grids; powers of ten and their halve
 
 from __future__ import annotations
 
+import functools
+import math
 from typing import Any, Mapping
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxadv import attacks, data, kernels, nets
+from jaxadv import attacks, data, nets
+from jaxadv.experiments._blocks import net_block
 from jaxadv.experiments._spec import Experiment
 from jaxadv.experiments.claims import Claim
 
@@ -73,20 +76,30 @@ def _one_step_cell(config, index: int, d: int, depth: int, variant: str | None =
     key = jax.random.fold_in(jax.random.key(config["seed"]), index)
     k_net, k_x = jax.random.split(key)
     net = _net(d, depth, variant)
-    params = kernels.init_many(net, k_net, config["n_net"])
-    xs = data.sphere(k_x, config["n_net"] * config["n_x"], d).reshape(config["n_net"], config["n_x"], d)
-    directions = None
-    if variant == "universal":
-        u = attacks.universal_direction(params)
-        u = u / jnp.linalg.norm(u, axis=-1, keepdims=True)
-        directions = jnp.broadcast_to(u[:, None, :], xs.shape)
-    res = attacks.one_step(net, params, xs, eta_max=config["eta_max"], directions=directions)
-    return {
-        "success": np.asarray(res.success),
-        "eta": np.asarray(res.eta),
-        "grad_norm": np.asarray(res.grad_norm),
-        "step_norm": np.asarray(res.distance),
-    }
+    n_net, n_x = config["n_net"], config["n_x"]
+    # Network j is net.init(split(k_net, n_net)[j]), as in kernels.init_many, however many
+    # networks a block holds; blocks bound the memory of the paper's widest cells.
+    net_keys = jax.random.split(k_net, n_net)
+    n_params = sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(jax.eval_shape(net.init, net_keys[0])))
+    block = net_block(n_net, 4 * n_params)
+    xs_all = data.sphere(k_x, n_net * n_x, d).reshape(n_net, n_x, d)
+    parts = []
+    for start in range(0, n_net, block):
+        params = _init_block(net, net_keys[start:start + block])
+        xs = xs_all[start:start + block]
+        directions = None
+        if variant == "universal":
+            u = attacks.universal_direction(params)
+            u = u / jnp.linalg.norm(u, axis=-1, keepdims=True)
+            directions = jnp.broadcast_to(u[:, None, :], xs.shape)
+        res = attacks.one_step(net, params, xs, eta_max=config["eta_max"], directions=directions)
+        parts.append({"success": res.success, "eta": res.eta, "grad_norm": res.grad_norm, "step_norm": res.distance})
+    return {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in parts[0]}
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _init_block(net: nets.Network, keys: jax.Array):
+    return jax.vmap(net.init)(keys)
 
 
 def cells(config: Mapping[str, Any]):
