@@ -31,6 +31,7 @@ def _results(success_value: bool, grad=(0.7, 0.7), eta=(1.0, 1.0)):
                 "grad_norm": np.full(shape, grad[i]),
                 "step_norm": np.ones(shape),
             }
+    res["L=2,d=8"]["success"][0, 0] = False  # the threshold grows with L: 8 for L = 1, 64 for L = 2
     for v in TINY["variants"]:
         for d in TINY["variant_dims"]:
             res[f"{v},d={d}"] = {**res[f"L=1,d={d}"], "step_norm": np.full(shape, 1.4 if v == "universal" else 1.0)}
@@ -50,6 +51,14 @@ def test_claims_are_computed_from_the_data():
     deeper_first["L=1,d=8"]["success"][:] = False  # L = 1 needs a larger d than L = 2: claim false
     assert not {c.id: c.holds for c in bubeck2021.claims(cfg, deeper_first)}["bubeck2021/threshold-grows-with-L"]
     assert {"bubeck2021/variants-switched", "bubeck2021/universal-step-length"} <= set(good)
+    tie = _results(True)
+    tie["L=2,d=8"]["success"][:] = True  # the same threshold for every L: does not grow
+    assert not {c.id: c.holds for c in bubeck2021.claims(cfg, tie)}["bubeck2021/threshold-grows-with-L"]
+    never = _results(False)  # no depth reaches 100%: every threshold ∞, nothing measured, not "holds"
+    assert not {c.id: c.holds for c in bubeck2021.claims(cfg, never)}["bubeck2021/threshold-grows-with-L"]
+    stuck = _results(True)
+    stuck["universal,d=64"]["success"][:] = False  # the universal step never switched: no finite ratio
+    assert not {c.id: c.holds for c in bubeck2021.claims(cfg, stuck)}["bubeck2021/universal-step-length"]
     weak = _results(True)
     weak["tanh,d=64"]["success"][0, :] = False  # a quarter of the tanh inputs stay unswitched
     weak["universal,d=64"]["step_norm"][:] = 2.5  # 2.5× the gradient step's length
@@ -106,9 +115,9 @@ def test_networks_drawn_and_attacked_in_blocks_equal_one_block(monkeypatch):
     # is 2.4 GB). Network j must not depend on the block size, and neither may its results
     # (up to float rounding: a block's batched products may sum in another order).
     cfg = {"seed": 1, **TINY, "n_net": 4}
-    whole = bubeck2021._one_step_cell(cfg, 3, 16, 2)
+    whole = bubeck2021._one_step_cell(cfg, 16, 2)
     monkeypatch.setattr(bubeck2021, "net_block", lambda n_net, nbytes: 1)
-    blocks = bubeck2021._one_step_cell(cfg, 3, 16, 2)
+    blocks = bubeck2021._one_step_cell(cfg, 16, 2)
     assert whole["success"].shape == (4, TINY["n_x"])
     np.testing.assert_array_equal(whole["success"], blocks["success"])
     for k in ("eta", "grad_norm", "step_norm"):

@@ -115,6 +115,10 @@ def test_each_claim_is_false_on_data_that_contradict_it():
     r = _results()
     _cell(r, 1, 100)["robust_dist"][0, 0] = 1.0  # below the guaranteed (1 − c)√d/4 = 1.5
     assert not _holds(r)["vardi2022/robust-network-thm3.1-radius"]
+    r = _results()
+    _cell(r, 1, 100)["robust_dist_ok"][:] = False  # min_norm found nothing on the robust net: distances ∞, no evidence
+    h = _holds(r)
+    assert not h["vardi2022/robust-network-much-more-robust"] and not h["vardi2022/robust-network-thm3.1-radius"]
     cfg0 = dict(CFG, robust_alphas=[])  # no robust cell: not "holds"
     h = _holds(_results(cfg0), cfg0)
     assert not h["vardi2022/robust-network-much-more-robust"] and not h["vardi2022/robust-network-thm3.1-radius"]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import zlib
 from typing import Any, Callable, Mapping
 
+import jax
 import numpy as np
 
 from jaxadv.experiments.claims import Claim
@@ -32,3 +34,9 @@ class Experiment:
     cells: Callable[[Mapping[str, Any]], Cells]
     claims: Callable[[Mapping[str, Any], Mapping[str, Mapping[str, np.ndarray]]], list[Claim]]
     figures: Callable[[Mapping[str, Any], Mapping[str, Mapping[str, np.ndarray]], str], list[str]]
+
+
+def cell_key(seed: int, cell: str) -> jax.Array:
+    """The PRNG key of one cell: from the seed and the cell's name only, so a cell draws the
+    same networks and inputs whatever grid it belongs to and whatever order cells run in."""
+    return jax.random.fold_in(jax.random.key(seed), zlib.crc32(cell.encode()) & 0x7FFFFFFF)

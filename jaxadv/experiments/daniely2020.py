@@ -74,7 +74,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxadv import attacks, nets
-from jaxadv.experiments._spec import Experiment
+from jaxadv.experiments._spec import Experiment, cell_key
 from jaxadv.experiments.claims import Claim
 
 SCALES = {
@@ -217,9 +217,9 @@ def _attack(config: Mapping[str, Any], net: nets.Network, params: Any, xs: jax.A
 
 def cells(config: Mapping[str, Any]):
     out = []
-    for index, (depth, d) in enumerate((depth, d) for depth in config["depths"] for d in config["dims"]):
-        def compute(d=d, depth=depth, index=index):
-            key = jax.random.fold_in(jax.random.key(config["seed"]), index)
+    for depth, d in ((depth, d) for depth in config["depths"] for d in config["dims"]):
+        def compute(d=d, depth=depth):
+            key = cell_key(config["seed"], _cell_name(d, depth))
             rng = np.random.default_rng(np.asarray(jax.random.key_data(key)))
             big_d = max(config["dims"]) if config["embed"] else d
             big = (big_d, widths(big_d, depth))
@@ -327,7 +327,7 @@ def claims(config, results) -> list[Claim]:
     for depth in depths:
         rels = [results[_cell_name(d, depth)]["gf_distance"] / results[_cell_name(d, depth)]["x_norm"] for d in dims]
         fits[depth] = slope_fit(dims, rels)
-    ok = all(np.isfinite(s) and abs(s + 0.5) <= allow + SLOPE_Z * se for s, se in fits.values())
+    ok = all(np.isfinite(s) and np.isfinite(se) and abs(s + 0.5) <= allow + SLOPE_Z * se for s, se in fits.values())
     out.append(Claim(
         "daniely2020/distance-slope",
         f"For every depth, the log-log slope of the mean gradient-flow distance/‖x‖ (over pairs it flipped) "

@@ -98,7 +98,8 @@ def write_report(out: str) -> str:
     """Rebuilds ``out/REPORT.md`` from the saved ``results.json`` files (no recompute)."""
     lines = ["# jaxadv reproduction report", "", "| experiment | claim | paper | measured | holds |", "|---|---|---|---|---|"]
     sections = []
-    found = [n for n in os.listdir(out) if os.path.isfile(os.path.join(out, n, "results.json"))]
+    # Results moved aside by --force (<name>.superseded-<time>) belong to another configuration.
+    found = [n for n in os.listdir(out) if ".superseded-" not in n and os.path.isfile(os.path.join(out, n, "results.json"))]
     order = {name: i for i, name in enumerate(EXPERIMENTS)}  # the papers' order, then any others
     for name in sorted(found, key=lambda n: (order.get(n, len(order)), n)):
         with open(os.path.join(out, name, "results.json")) as fh:
