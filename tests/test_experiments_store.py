@@ -105,7 +105,7 @@ def test_kill_9_mid_run_then_rerun_gives_the_same_results(tmp_path):
     proc = subprocess.Popen([sys.executable, str(path), "0.4"])
     exp = tmp_path / "exp"
     deadline = time.time() + 120
-    while time.time() < deadline and len([f for f in os.listdir(exp) if f.endswith(".npz")] if exp.exists() else []) < 2:
+    while time.time() < deadline and len([f for f in os.listdir(exp) if f.endswith(".npz") and not f.startswith(".tmp-")] if exp.exists() else []) < 2:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
