@@ -115,10 +115,29 @@ def test_networks_drawn_and_attacked_in_blocks_equal_one_block(monkeypatch):
     # is 2.4 GB). Network j must not depend on the block size, and neither may its results
     # (up to float rounding: a block's batched products may sum in another order).
     cfg = {"seed": 1, **TINY, "n_net": 4}
-    whole = bubeck2021._one_step_cell(cfg, 16, 2)
+    whole = bubeck2021._one_step_cell(cfg, "L=2,d=16", 16, 16, 2)
     monkeypatch.setattr(bubeck2021, "net_block", lambda n_net, nbytes: 1)
-    blocks = bubeck2021._one_step_cell(cfg, 16, 2)
+    blocks = bubeck2021._one_step_cell(cfg, "L=2,d=16", 16, 16, 2)
     assert whole["success"].shape == (4, TINY["n_x"])
     np.testing.assert_array_equal(whole["success"], blocks["success"])
     for k in ("eta", "grad_norm", "step_norm"):
         np.testing.assert_allclose(whole[k], blocks[k], rtol=1e-4)
+
+
+def test_a_width_sweep_names_cells_by_k_keeps_what_fits_and_enters_the_claims():
+    cfg = {"seed": 0, **TINY, "dims": [8, 64], "widths": [8, 64, 512], "max_net_bytes": 4 * 40_000}
+    grid = bubeck2021._grid(cfg)
+    # 4·(d·k + (L − 1)·k² + k) bytes ≤ 160 kB: every L = 1 cell (at most 33 280 weights) fits; at L = 2, k = 512
+    # needs k² = 262 144 weights and is left out.
+    assert [(L, d, k) for L, d, k, _ in grid] == [(1, 8, 8), (1, 8, 64), (1, 8, 512), (1, 64, 8), (1, 64, 64), (1, 64, 512),
+                                                  (2, 8, 8), (2, 8, 64), (2, 64, 8), (2, 64, 64)]
+    assert grid[1][3] == "L=1,d=8,k=64" and len({name for *_, name in grid}) == len(grid)
+    shape = (TINY["n_net"], TINY["n_x"])
+    res = {name: {"success": np.full(shape, True), "eta": np.ones(shape), "grad_norm": np.full(shape, 0.7),
+                  "step_norm": np.ones(shape)} for *_, name in grid}
+    res["L=2,d=8,k=8"]["success"][0, 0] = False
+    for v in TINY["variants"]:
+        res[f"{v},d=64"] = {**res["L=1,d=64,k=64"]}
+    assert all(c.holds for c in bubeck2021.claims(cfg, res))
+    res["L=1,d=64,k=64"]["success"][0, 0] = False  # d, k > 50 at L = 1, one input not switched
+    assert not {c.id: c.holds for c in bubeck2021.claims(cfg, res)}["bubeck2021/L1-all-switched"]

@@ -16,8 +16,10 @@ Grids (the paper does not state its d and k grids; powers of ten and their halve
 
 * quick: d = k ∈ {10, 30, 100, 300}, L ∈ {1, 2, 4}, 10 networks × 20 inputs; variants at
   d = k ∈ {10, 100, 300};
-* paper: d = k ∈ {10, 50, 100, 500, 1000, 5000, 10000}, L ∈ {1, …, 6}, 100 × 100; variants
-  at every d.
+* paper: d ∈ {10, 50, 100, 500, 1000, 5000, 10000} and k ∈ the same plus {5·10⁴, 10⁵},
+  L ∈ {1, …, 6}, 100 × 100, every (d, k, L) whose float32 weights fit 8 GiB (all of them at
+  L = 1; k ≤ 10⁴ at L = 6); variants at every d with k = d. Widths of 10⁶ need the
+  matrix-free layers of the wider-than-memory work.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ SCALES = {
     "quick": {"dims": [10, 30, 100, 300], "depths": [1, 2, 4], "n_net": 10, "n_x": 20, "eta_max": 20.0,
               "variants": list(VARIANTS), "variant_dims": [10, 100, 300]},
     "paper": {"dims": [10, 50, 100, 500, 1000, 5000, 10000], "depths": [1, 2, 3, 4, 5, 6], "n_net": 100, "n_x": 100, "eta_max": 20.0,
+              "widths": [10, 50, 100, 500, 1000, 5000, 10000, 50000, 100000], "max_net_bytes": 8 << 30,
               "variants": list(VARIANTS), "variant_dims": [10, 50, 100, 500, 1000, 5000, 10000]},
 }
 
@@ -56,26 +59,40 @@ UNIVERSAL_RATIO_TOL = 2.0
 VARIANT_SWITCHED_MIN = 0.99
 
 
-def _cell_name(d: int, depth: int) -> str:
-    return f"L={depth},d={d}"
+def _cell_name(d: int, depth: int, k: int | None = None) -> str:
+    return f"L={depth},d={d}" if k is None else f"L={depth},d={d},k={k}"
+
+
+def _grid(config) -> list[tuple[int, int, int, str]]:
+    """The main cells as (L, d, k, name): k = d unless the scale sweeps ``widths`` too, and
+    then only the (d, k, L) whose float32 weights fit ``max_net_bytes`` ("where memory allows")."""
+    widths = config.get("widths")
+    out = []
+    for depth in config["depths"]:
+        for d in config["dims"]:
+            for k in ([d] if widths is None else widths):
+                if widths is not None and 4 * (d * k + (depth - 1) * k * k + k) > config["max_net_bytes"]:
+                    continue
+                out.append((depth, d, k, _cell_name(d, depth, None if widths is None else k)))
+    return out
 
 
 def _variant_cell_name(variant: str, d: int) -> str:
     return f"{variant},d={d}"
 
 
-def _net(d: int, depth: int, variant: str | None = None) -> nets.Network:
+def _net(d: int, k: int, depth: int, variant: str | None = None) -> nets.Network:
     if variant == "gaussian-readout":
-        return nets.two_layer(d, d, readout="gaussian")
+        return nets.two_layer(d, k, readout="gaussian")
     if variant in ("softplus", "tanh"):
-        return nets.two_layer(d, d, activation=variant)
-    return nets.two_layer(d, d) if depth == 1 else nets.mlp(d, [d] * depth)
+        return nets.two_layer(d, k, activation=variant)
+    return nets.two_layer(d, k) if depth == 1 else nets.mlp(d, [k] * depth)
 
 
-def _one_step_cell(config, d: int, depth: int, variant: str | None = None):
-    key = cell_key(config["seed"], _cell_name(d, depth) if variant is None else _variant_cell_name(variant, d))
+def _one_step_cell(config, name: str, d: int, k: int, depth: int, variant: str | None = None):
+    key = cell_key(config["seed"], name)
     k_net, k_x = jax.random.split(key)
-    net = _net(d, depth, variant)
+    net = _net(d, k, depth, variant)
     n_net, n_x = config["n_net"], config["n_x"]
     # Network j is net.init(split(k_net, n_net)[j]), as in kernels.init_many, however many
     # networks a block holds; blocks bound the memory of the paper's widest cells.
@@ -104,27 +121,26 @@ def _init_block(net: nets.Network, keys: jax.Array):
 
 def cells(config: Mapping[str, Any]):
     out = []
-    grid = [(depth, d) for depth in config["depths"] for d in config["dims"]]
-    for depth, d in grid:
-        out.append((_cell_name(d, depth), lambda d=d, depth=depth: _one_step_cell(config, d, depth)))
+    for depth, d, k, name in _grid(config):
+        out.append((name, lambda name=name, d=d, k=k, depth=depth: _one_step_cell(config, name, d, k, depth)))
     for v, d in [(v, d) for v in config.get("variants", []) for d in config.get("variant_dims", [])]:
-        out.append((_variant_cell_name(v, d), lambda d=d, v=v: _one_step_cell(config, d, 1, v)))
+        name = _variant_cell_name(v, d)
+        out.append((name, lambda name=name, d=d, v=v: _one_step_cell(config, name, d, d, 1, v)))
     return out
 
 
 def _summary(config, results):
     rows = []
-    for depth in config["depths"]:
-        for d in config["dims"]:
-            r = results[_cell_name(d, depth)]
-            per_net = r["success"].mean(axis=1)
-            eta = np.abs(r["eta"][r["success"]])
-            rows.append({
-                "L": depth, "d": d,
-                "switched": float(r["success"].mean()), "switched_std": float(per_net.std()),
-                "eta": float(eta.mean()) if eta.size else float("nan"),
-                "grad_norm": float(r["grad_norm"].mean()),
-            })
+    for depth, d, k, name in _grid(config):
+        r = results[name]
+        per_net = r["success"].mean(axis=1)
+        eta = np.abs(r["eta"][r["success"]])
+        rows.append({
+            "L": depth, "d": d, "k": k, "name": name,
+            "switched": float(r["success"].mean()), "switched_std": float(per_net.std()),
+            "eta": float(eta.mean()) if eta.size else float("nan"),
+            "grad_norm": float(r["grad_norm"].mean()),
+        })
     return rows
 
 
@@ -138,13 +154,14 @@ def _variant_claims(config, results) -> list[Claim]:
                  "(Gaussian readout, smooth activations, universal direction).",
                  "qualitatively similar (footnote 2, Theorem 1, §1.1)", [f"{v}: {w:.3f}" for v, w in worst.items()],
                  all(w >= VARIANT_SWITCHED_MIN for w in worst.values()))]
-    same = [d for d in big if d in config["dims"] and 1 in config["depths"]] if "universal" in config["variants"] else []
+    diagonal = {d: name for depth, d, k, name in _grid(config) if depth == 1 and k == d}  # the gradient step at k = d
+    same = [d for d in big if d in diagonal] if "universal" in config["variants"] else []
     if same:
         def median_step(r):
             s = r["step_norm"][r["success"]]
             return float(np.median(s)) if s.size else float("inf")
 
-        steps = [(median_step(results[_variant_cell_name("universal", d)]), median_step(results[_cell_name(d, 1)])) for d in same]
+        steps = [(median_step(results[_variant_cell_name("universal", d)]), median_step(results[diagonal[d]])) for d in same]
         # A cell where either step never switched has no finite ratio: that is a failure, not a small ratio.
         ratio = max(u / g if math.isfinite(u) and math.isfinite(g) else float("inf") for u, g in steps)
         out.append(Claim("bubeck2021/universal-step-length",
@@ -157,7 +174,7 @@ def _variant_claims(config, results) -> list[Claim]:
 def claims(config, results) -> list[Claim]:
     rows = _summary(config, results)
     one = [r for r in rows if r["L"] == 1]
-    big = [r for r in one if r["d"] > 50]
+    big = [r for r in one if r["d"] > 50 and r["k"] > 50]
     all_switched = min(r["switched"] for r in big) if big else float("nan")
     g = [r["grad_norm"] for r in one]
     e = [r["eta"] for r in one if np.isfinite(r["eta"])]
@@ -165,15 +182,15 @@ def claims(config, results) -> list[Claim]:
     eta_spread = max(e) / min(e) if e else float("nan")
     first_full = {}
     for depth in config["depths"]:
-        full = [r["d"] for r in rows if r["L"] == depth and r["switched"] == 1.0]
+        full = [r["d"] for r in rows if r["L"] == depth and r["k"] == r["d"] and r["switched"] == 1.0]
         first_full[depth] = min(full) if full else float("inf")
     order = [first_full[L] for L in config["depths"]]
     return [
-        Claim("bubeck2021/L1-all-switched", "With L = 1 and d = k > 50, one gradient step with |η| < 20 switches 100% of inputs.",
+        Claim("bubeck2021/L1-all-switched", "With L = 1 and d, k > 50, one gradient step with |η| < 20 switches 100% of inputs.",
               "100%", all_switched, bool(big) and all_switched == 1.0),
-        Claim("bubeck2021/grad-norm-constant", f"Mean ‖∇f(x)‖ is roughly constant in d = k for L = 1 (largest/smallest cell mean ≤ {GRAD_SPREAD_TOL}).",
+        Claim("bubeck2021/grad-norm-constant", f"Mean ‖∇f(x)‖ is roughly constant in d and k for L = 1 (largest/smallest cell mean ≤ {GRAD_SPREAD_TOL}).",
               "≈ constant (E‖∇f‖² = 1/2)", grad_spread, grad_spread <= GRAD_SPREAD_TOL),
-        Claim("bubeck2021/eta-constant", f"The mean smallest |η| is roughly constant in d = k for L = 1 (largest/smallest cell mean ≤ {ETA_SPREAD_TOL}).",
+        Claim("bubeck2021/eta-constant", f"The mean smallest |η| is roughly constant in d and k for L = 1 (largest/smallest cell mean ≤ {ETA_SPREAD_TOL}).",
               "≈ constant", eta_spread, bool(e) and eta_spread <= ETA_SPREAD_TOL),
         Claim("bubeck2021/threshold-grows-with-L",
               "The smallest d = k with 100% switched is reached within the grid for the shallowest L, never decreases with L, "
@@ -192,22 +209,25 @@ def figures(config, results, directory) -> list[str]:
     variants = config.get("variants", [])
     fig = Figure(figsize=(17 if variants else 13, 3.6))
     axes = fig.subplots(1, 4 if variants else 3)
-    for depth in config["depths"]:
-        rs = [r for r in rows if r["L"] == depth]
+    # One curve per L (k = d), or per (L, k) when the scale sweeps widths, as in the paper's Fig 1.
+    curves = sorted({(r["L"], None if config.get("widths") is None else r["k"]) for r in rows}, key=lambda c: (c[0], c[1] or 0))
+    for depth, k in curves:
+        rs = [r for r in rows if r["L"] == depth and (k is None or r["k"] == k)]
+        label = f"L = {depth}" if k is None else f"L = {depth}, k = {k}"
         ds = [r["d"] for r in rs]
         m = np.array([r["switched"] for r in rs])
         s = np.array([r["switched_std"] for r in rs])
-        axes[0].plot(ds, m, marker="o", label=f"L = {depth}")
+        axes[0].plot(ds, m, marker="o", label=label)
         axes[0].fill_between(ds, m - s, np.minimum(m + s, 1), alpha=0.2)
-        axes[1].plot(ds, [r["eta"] for r in rs], marker="o", label=f"L = {depth}")
-        axes[2].plot(ds, [r["grad_norm"] for r in rs], marker="o", label=f"L = {depth}")
+        axes[1].plot(ds, [r["eta"] for r in rs], marker="o", label=label)
+        axes[2].plot(ds, [r["grad_norm"] for r in rs], marker="o", label=label)
     for v in variants:
         ds = config["variant_dims"]
         axes[3].plot(ds, [results[_variant_cell_name(v, d)]["success"].mean() for d in ds], marker="o", label=v)
     for ax, title in zip(axes, ["fraction switched (Fig 1)", "mean smallest |η| (Fig 2a)", "mean ‖∇f(x)‖ (Fig 2b)",
                                 "L = 1 variants: fraction switched"]):
         ax.set_xscale("log")
-        ax.set_xlabel("input dimension d (= width k)")
+        ax.set_xlabel("input dimension d")
         ax.set_title(title)
         ax.legend(fontsize=8)
     fig.tight_layout()
