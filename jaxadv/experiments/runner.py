@@ -68,14 +68,13 @@ def run(names: str | Sequence[str], *, scale: str = "quick", out: str = "runs", 
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"`seed` must be an integer ≥ 0, got {seed!r}.")
     stores = {n: CellStore(out, n, config_of(n, scale, seed), force=force) for n in names}  # all checks first
+    env = {**environment(), "dtype": "float64" if jax.config.jax_enable_x64 else "float32"}  # the same for every experiment
     claims = {}
     for name in names:
         exp, store = EXPERIMENTS[name], stores[name]
         results = run_cells(store, exp.cells(store.config), progress=progress, desc=name)
         claims[name] = [c.to_json() for c in exp.claims(store.config, results)]
         figures = exp.figures(store.config, results, store.dir)
-        env = environment()
-        env["dtype"] = "float64" if jax.config.jax_enable_x64 else "float32"
         write_json(os.path.join(store.dir, "results.json"), {
             "config": store.config, "environment": env, "claims": claims[name], "figures": figures,
         })
