@@ -43,13 +43,15 @@ def _reproduce(args: argparse.Namespace) -> int:
     from jaxadv.experiments import run
 
     try:
-        claims = run(args.name, scale=args.scale, out=args.out, seed=args.seed, force=args.force)
-    except (ValueError, PermissionError) as e:
+        claims = run(args.name, scale=args.scale, out=args.out, seed=args.seed, force=args.force,
+                     data_dir=args.data_dir, download=args.download)
+    except (ValueError, PermissionError, OSError) as e:
         print(f"jaxadv reproduce: {e}", file=sys.stderr)
         return 2
     for name, rows in claims.items():
         for c in rows:
-            print(f"{'holds ' if c['holds'] else 'FAILS '} {c['id']}: measured {c['measured']}")
+            status = {True: "holds  ", False: "FAILS  ", None: "SKIPPED"}[c["holds"]]
+            print(f"{status} {c['id']}: measured {c['measured']}")
     print(f"report: {args.out}/REPORT.md")
     return 0
 
@@ -89,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_rep.add_argument("--out", default="runs", help="output directory (default: runs)")
     p_rep.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
     p_rep.add_argument("--force", action="store_true", help="move aside results of a different configuration")
+    p_rep.add_argument("--data-dir", default=None,
+                       help="directory with MNIST/CIFAR-10 files (default: $JAXADV_DATA_DIR, then the cache)")
+    p_rep.add_argument("--download", action="store_true",
+                       help="download missing datasets into the cache (SHA-256 checked)")
     p_rep.set_defaults(func=_reproduce)
     p_report = sub.add_parser("report", help="rebuild REPORT.md from saved results, without recomputing")
     p_report.add_argument("dir", help="an output directory of `jaxadv reproduce`")

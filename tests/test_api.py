@@ -17,9 +17,12 @@ PUBLIC = {
     "jaxadv": {"Evaluation", "Network", "__version__", "attacks", "data", "evaluate", "forward", "init_many", "kernels", "nets", "theory", "train", "value_and_input_grad"},
     "jaxadv.theory": {"correlation_gap_asymptote", "iterated_relu_correlation", "iterated_relu_correlation_gap",
                       "relu_correlation", "relu_correlation_gap", "relu_kernel"},
-    "jaxadv.nets": {"ACTIVATIONS", "Network", "Params", "linear", "mlp", "shallow", "two_layer"},
+    "jaxadv.nets": {"ACTIVATIONS", "Network", "Params", "layers", "lenet", "linear", "mlp", "resnet",
+                    "sequential", "shallow", "small_cnn", "smoothness_m", "two_layer"},
     "jaxadv.kernels": {"Evaluation", "Layout", "evaluate", "forward", "init_many", "layout", "map_nets", "map_pairs", "value_and_input_grad"},
-    "jaxadv.data": {"gaussian", "sphere"},
+    "jaxadv.data": {"DATASETS", "IMAGE_SHAPES", "ChecksumError", "CorruptDataError", "DatasetNotFoundError",
+                    "DownloadError", "ImageDataset", "available", "download", "gaussian", "load",
+                    "resolve_data_dir", "sphere"},
     "jaxadv.attacks": {
         "NORMS", "AttackResult", "GradientFlowResult", "LineSearchResult", "MinNormResult", "OneStepResult",
         "RobustAccuracy", "SharedLineSearchResult", "fgsm", "gradient_flow", "line_search", "min_norm",
@@ -31,13 +34,13 @@ PUBLIC = {
         "TrainHistory", "TrainResult", "constant_lr", "growing_lr", "inner_product_bound", "kkt_residuals",
         "log_loss", "log_losses", "loss", "loss_normalised_lr", "margin_set", "margins", "nnls",
         "normalised_margin", "orthogonal_dataset", "robust_network", "scale_by_loss", "shared_perturbation",
-        "sphere_dataset", "train_margin",
+        "sphere_dataset", "train_margin", "ClassifierResult", "accuracy", "logistic_loss", "train_classifier",
     },
 }
 # robust_network(X, y, c): Vardi et al.'s Thm 3.1 names c as the construction's third argument.
 # growing_lr(lr0) / loss_normalised_lr(lr): a schedule's rate comes first, as in optax.
 POSITIONAL_OPTIONAL = {"activation", "radius", "std", "c", "lr0", "lr"}
-RANDOM = {"init_many", "sphere", "gaussian", "pgd", "robust_accuracy", "random_directions", "train_margin", "sphere_dataset"}
+RANDOM = {"init_many", "sphere", "gaussian", "pgd", "robust_accuracy", "random_directions", "train_margin", "sphere_dataset", "train_classifier"}
 
 
 def _modules():

@@ -146,3 +146,53 @@ def test_report_table_survives_pipes_and_lists(tmp_path):
         "config": {"scale": "quick", "seed": 0}, "environment": {"jax": "0", "backend": "cpu"}, "claims": [claim], "figures": []})
     rows = [line for line in open(write_report(str(tmp_path))).read().splitlines() if line.startswith("| bubeck2021")]
     assert rows == ["| bubeck2021 | \\|η\\| < 20 switches | 100% | a: 1; b\\|c: 2 | **no** |"]
+
+
+def _toy(prepare=None):
+    from jaxadv.experiments import Claim
+    from jaxadv.experiments._spec import Experiment
+
+    def cells(config):
+        return [("cell=0", lambda: {"x": np.ones(2)})]
+
+    def claims(config, results):
+        if config.get("source") is None:
+            return [Claim.not_measured("toy/data", "needs data", "-", "no dataset found")]
+        return [Claim("toy/data", "needs data", "-", config["source"], bool(results["cell=0"]["x"].all()))]
+
+    return Experiment("toy", "a toy", {"quick": {"n": 1}}, cells, claims, lambda c, r, d: [], prepare)
+
+
+def test_prepare_settles_the_data_once_records_it_and_not_measured_claims_are_reported(tmp_path, monkeypatch):
+    seen = []
+
+    def prepare(config, options):
+        seen.append(options)
+        return {**config, "source": "files" if options.data_dir else None}
+
+    monkeypatch.setattr(runner, "EXPERIMENTS", {"toy": _toy(prepare)})
+    data = tmp_path / "data"
+    data.mkdir()
+    claims = runner.run("toy", out=str(tmp_path / "a"), data_dir=str(data), download=False, progress=False)
+    assert seen == [runner.RunOptions(data_dir=str(data), download=False)]
+    assert claims["toy"][0]["holds"] is True and claims["toy"][0]["measured"] == "files"
+    assert json.load(open(tmp_path / "a" / "toy" / "config.json"))["source"] == "files"
+    # Without data: the claim is not measured, which the report and the JSON say (not "holds").
+    claims = runner.run("toy", out=str(tmp_path / "b"), progress=False)
+    assert claims["toy"][0]["holds"] is None and claims["toy"][0]["measured"] == "not measured: no dataset found"
+    assert "| not measured |" in open(tmp_path / "b" / "REPORT.md").read()
+    # Results from other data never mix with these: the recorded configuration differs.
+    with pytest.raises(ValueError, match="differs in \\['source'\\]"):
+        runner.run("toy", out=str(tmp_path / "b"), data_dir=str(data), progress=False)
+
+
+def test_bad_data_options_are_refused_before_anything_runs(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "EXPERIMENTS", {"toy": _toy()})
+    with pytest.raises(ValueError, match="`data_dir` .* is not a directory"):
+        runner.run("toy", out=str(tmp_path / "out"), data_dir=str(tmp_path / "missing"), progress=False)
+    with pytest.raises(TypeError, match="`download` must be True or False"):
+        runner.run("toy", out=str(tmp_path / "out"), download="yes", progress=False)
+    assert not (tmp_path / "out").exists()
+    bad = subprocess.run([sys.executable, "-m", "jaxadv", "reproduce", "bubeck2021", "--data-dir", str(tmp_path / "nope"),
+                          "--out", str(tmp_path / "cli")], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "is not a directory" in bad.stderr and not (tmp_path / "cli").exists()

@@ -118,3 +118,13 @@ def test_kill_9_mid_run_then_rerun_gives_the_same_results(tmp_path):
     assert all(os.path.getmtime(exp / f) == t for f, t in mtimes.items())  # finished cells untouched
     for i in range(6):
         np.testing.assert_array_equal(store.load(f"c{i}")["x"], np.random.default_rng(i).normal(size=5))
+
+
+def test_run_time_locations_are_recorded_but_do_not_block_a_resume(tmp_path):
+    from jaxadv.experiments import CellStore
+
+    CellStore(str(tmp_path), "exp", {"scale": "quick", "_data_dir": "/data/a"})
+    store = CellStore(str(tmp_path), "exp", {"scale": "quick", "_data_dir": "/data/b"})  # same data elsewhere
+    assert json.load(open(store.dir + "/config.json"))["_data_dir"] == "/data/b"
+    with pytest.raises(ValueError, match=r"differs in \['scale'\]"):
+        CellStore(str(tmp_path), "exp", {"scale": "paper", "_data_dir": "/data/b"})

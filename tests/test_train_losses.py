@@ -135,3 +135,13 @@ def test_schedules_give_one_rate_per_step():
     np.testing.assert_allclose(np.asarray(loss_normalised_lr(0.25)(steps)), [0.25, 0.25, 0.25], rtol=1e-6)
     np.testing.assert_allclose(np.asarray(growing_lr(1.0, factor=2.0)(steps)), [1.0, 2.0, 4.0], rtol=1e-6)
     assert loss_normalised_lr(0.25).log(jnp.int32(3)).shape == ()
+
+
+def test_logistic_gradient_is_continuous_at_the_branch_switch(x64):
+    # At q = 15 the log-softplus switches branch (t = −q = −15). A min/max clamp tied there
+    # would hand half the gradient to each branch; the exact derivative of
+    # log(softplus(−q)) is −σ(−q)/softplus(−q), evaluated here in float64.
+    for q in (14.999, 15.0, 15.001):
+        got = float(jax.grad(lambda v: log_losses(v, kind="logistic"))(jnp.float64(q)))
+        want = -(1 / (1 + np.exp(q))) / np.log1p(np.exp(-q))
+        assert got == pytest.approx(want, rel=1e-9), q

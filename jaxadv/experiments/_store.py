@@ -14,28 +14,19 @@ import datetime
 import json
 import os
 import re
-import tempfile
 import time
 from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
+from jaxadv._atomic import TMP_PREFIX, atomic_open
+
 _CELL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=,+-]*$")
 
 
 def _atomic_write(path: str, write: Callable[[Any], None], mode: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.splitext(path)[1])
-    try:
-        with os.fdopen(fd, mode) as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, mode) as fh:
+        write(fh)
 
 
 def _jsonable(obj: Any) -> Any:
@@ -58,7 +49,9 @@ def write_text(path: str, text: str) -> None:
 
 
 def _canonical(config: Mapping[str, Any]) -> str:
-    return json.dumps(config, sort_keys=True, default=str)
+    # Keys starting with "_" say where this run found things (a data directory), not what the
+    # results depend on: recorded in config.json, never a reason to refuse a resume.
+    return json.dumps({k: v for k, v in config.items() if not k.startswith("_")}, sort_keys=True, default=str)
 
 
 class CellStore:
@@ -68,6 +61,8 @@ class CellStore:
       root: the output root (``--out``).
       name: the experiment's name; its directory is ``root/name``.
       config: the JSON-ready configuration (scale, grids, seed, …) the results depend on.
+        Top-level keys starting with ``_`` are run-time locations (e.g. ``_data_dir``):
+        written to ``config.json`` but not compared when resuming.
       force: when the directory holds results of a *different* configuration, move them
         aside to ``root/name.superseded-<time>`` instead of refusing. Nothing is deleted.
 
@@ -95,7 +90,8 @@ class CellStore:
                 old = json.load(fh)
             if _canonical(old) != _canonical(self.config):
                 if not force:
-                    diff = sorted(k for k in set(old) | set(self.config) if old.get(k) != self.config.get(k))
+                    diff = sorted(k for k in set(old) | set(self.config)
+                                  if not k.startswith("_") and old.get(k) != self.config.get(k))
                     raise ValueError(
                         f"{self.dir!r} holds results of a different configuration (differs in {diff}); "
                         f"use another output directory, or --force to move them aside (nothing is deleted)."
@@ -141,7 +137,7 @@ class CellStore:
             return {k: data[k] for k in data.files}
 
     def finished(self) -> list[str]:
-        return sorted(f[:-4] for f in os.listdir(self.dir) if f.endswith(".npz") and not f.startswith(".tmp-"))
+        return sorted(f[:-4] for f in os.listdir(self.dir) if f.endswith(".npz") and not f.startswith(TMP_PREFIX))
 
 
 def run_cells(

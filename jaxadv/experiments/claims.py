@@ -16,14 +16,21 @@ class Claim:
       statement: the claim in words, with the tolerance used to judge it.
       paper_value: what the paper reports or predicts (text or number).
       measured: what this run measured (a number, or a short text for a list).
-      holds: whether the measurement supports the claim within the stated tolerance.
+      holds: whether the measurement supports the claim within the stated tolerance, or
+        ``None`` when it could not be measured in this run (``measured`` then says why, e.g.
+        no dataset was available); a claim is never reported as holding without data.
     """
 
     id: str
     statement: str
     paper_value: Any
     measured: Any
-    holds: bool
+    holds: bool | None
+
+    @classmethod
+    def not_measured(cls, id: str, statement: str, paper_value: Any, reason: str) -> "Claim":
+        """A claim this run could not test (``holds=None``), with the reason as its measurement."""
+        return cls(id, statement, paper_value, f"not measured: {reason}", None)
 
     def to_json(self) -> dict[str, Any]:
         def clean(v: Any) -> Any:
@@ -36,4 +43,4 @@ class Claim:
             return v
 
         return {"id": self.id, "statement": self.statement, "paper_value": clean(self.paper_value),
-                "measured": clean(self.measured), "holds": bool(self.holds)}
+                "measured": clean(self.measured), "holds": None if self.holds is None else bool(self.holds)}

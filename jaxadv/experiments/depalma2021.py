@@ -1,4 +1,4 @@
-"""De Palma, Kiani & Lloyd 2021, §4 and Figs 1–3: random networks are robust up to ~1/√n.
+"""De Palma, Kiani & Lloyd 2021, §4 and Figs 1–4: random networks are robust up to ~1/√n.
 
 For each cell (architecture, input dimension n = 3s², a block of networks) the experiment
 draws random networks and inputs x0 with i.i.d. U[0,1] pixels (the code's
@@ -25,23 +25,35 @@ n, with the paper's linear fit over percentiles 0–0.25; the claim pools every 
 segment theorem (t/‖x0‖₂ stays a finite fraction as n grows; P(t < r) ≤ δ for
 r = π‖x0‖₂δ/(2M + π)) and Corollary 1's ℓ1 guarantee P(d1 < r_δ) ≤ δ.
 
-Architectures: fully connected ReLU networks with weights AND biases (``nets.mlp``,
-``bias=True``), hidden widths [100, 100] as the code's FCN, σ_W² = 2/fan-in (the code's
-``VarianceScaling(2.0)``), σ_b = 0.5. The paper's Figs 1–3 use a residual network; until
-convolutional and residual networks arrive, the FC network stands in for it, at the
-residual network's grid. Architectures are entries of ``archs`` (name → spec); a new kind
-adds a branch to :func:`_network` and its M (Theorem 2).
+Architectures are entries of ``archs`` (name → spec, built by
+:func:`jaxadv.experiments.depalma2021_trained.network`):
+
+* ``fc``: fully connected ReLU networks with weights AND biases (``nets.mlp``,
+  ``bias=True``), hidden widths [100, 100] as the code's FCN, σ_W² = 2/fan-in (the code's
+  ``VarianceScaling(2.0)``), σ_b = 0.5 (random biases: the paper's text).
+* ``resnet``: the paper's simplified residual network (:func:`jaxadv.nets.resnet`, ResNet v1
+  of depth 20 without batch norm, filters 32/64/128, He-normal weights) on s×s×3 images,
+  WITHOUT biases, as in the authors' code (Keras' zero biases); M = 4 (Theorem 2).
+
+Each runs twice per norm where ``nobox_archs`` names it: in the [0, 1] box (the paper's
+Foolbox bounds; the claims above) and without it (the theory's setting; one claim per
+architecture, the three slopes). Figs 3–4 on image datasets, random against trained
+networks, are :mod:`jaxadv.experiments.depalma2021_trained` (the ``images`` entry).
 
 Grids:
 
 * quick: ``fc``; s ∈ {4, 6, 8, 11, 16}, n = 48, 108, 192, 363, 768; 100 networks × 1
   input per n (independent pairs: more information per attack than 10 correlated inputs
-  of one network); min_norm with 8 gradient steps; t searched up to 8·E‖x0‖₂. About 47 s
-  on a 2-core CPU, 30 of them in the first cell (XLA compilation).
-* paper: ``fc``; s = 12, 16, …, 60 (the code's ResNet sweep ``range(12, 61, 4)``),
-  n = 432 … 10800 (13 sizes); 200 networks × 10 inputs per n (2000 pairs; §1.2), in cells
-  of 50 networks (≤ 220 MB of weights each); min_norm with its default 20 gradient steps;
-  t up to 8·E‖x0‖₂. Hours on a CPU; meant for an accelerator.
+  of one network); min_norm with 8 gradient steps, with and without the box; t searched
+  up to 8·E‖x0‖₂. The residual network is not in the quick Figs 1–2: every (n, norm, box)
+  costs one XLA compilation of min_norm on it (20–40 s on a 2-core CPU, where one
+  compilation serves every n of the FC net), so even three sizes take minutes; it is in
+  the quick Figs 3–4 (one input size). Images part: see that module.
+* paper: ``fc`` and ``resnet``; s = 12, 16, …, 60 (the code's ResNet sweep
+  ``range(12, 61, 4)``), n = 432 … 10800 (13 sizes); 200 networks × 10 inputs per n (2000
+  pairs; §1.2), in cells of 50 FC networks (≤ 220 MB of weights each) or 20 residual ones;
+  min_norm with its default 20 gradient steps, with and without the box; t up to
+  8·E‖x0‖₂. Hours on a CPU; meant for an accelerator.
 
 Where the paper is silent, and what we chose:
 
@@ -91,10 +103,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxadv import attacks, kernels, nets
+from jaxadv.experiments import depalma2021_trained
 from jaxadv.experiments._spec import Experiment
 from jaxadv.experiments.claims import Claim
+from jaxadv.experiments.depalma2021_trained import PROFILE_FIT_TO, PROFILE_INTERCEPT_TOL, network, profile_fit
 
 _FC = {"kind": "mlp", "widths": [100, 100], "weight_std": math.sqrt(2.0), "bias_std": 0.5}
+# The paper's residual network (Figs 1–4), without biases as in the authors' code.
+_RESNET = {"kind": "resnet", "depth": 20, "filters": [32, 64, 128]}
+# Quick, for Figs 3–4 on 8×8 digits: the same family with one block per stage, narrower.
+_RESNET_QUICK = {"kind": "resnet", "depth": 8, "filters": [8, 16, 32]}
 
 SCALES = {
     "quick": {
@@ -104,20 +122,26 @@ SCALES = {
         "n_x": 1,
         "nets_per_cell": 100,
         "bounds": [0.0, 1.0],
+        "nobox_archs": ["fc"],
         "n_steps": 8,
         "t_max": 8.0,
         "shared_compile": True,
+        "images": {"datasets": ["mnist", "cifar10"], "arch": _RESNET_QUICK, "n_nets": 8, "nets_per_cell": 8,
+                   "n_images": 10, "n_train": 2000, "epochs": {"mnist": 15, "cifar10": 25}, "n_steps": 8},
     },
     "paper": {
-        "archs": {"fc": _FC},
+        "archs": {"fc": _FC, "resnet": {**_RESNET, "nets_per_cell": 20}},
         "sides": list(range(12, 61, 4)),
         "n_net": 200,
         "n_x": 10,
         "nets_per_cell": 50,
         "bounds": [0.0, 1.0],
+        "nobox_archs": ["fc", "resnet"],
         "n_steps": 20,
         "t_max": 8.0,
         "shared_compile": False,
+        "images": {"datasets": ["mnist", "cifar10"], "arch": _RESNET, "n_nets": 50, "nets_per_cell": 10,
+                   "n_images": 20, "n_train": None, "epochs": {"mnist": 15, "cifar10": 25}, "n_steps": 20},
     },
 }
 
@@ -152,8 +176,7 @@ N_BOOT = 400
 # divided by their median (Fig 1 shows the scale is all that changes with n): the
 # intercept's sampling SD is 0.066 for 120 |Gaussian| samples but 0.03 for 600 and 0.016
 # for 2000, so 10% is > 3 SD at both scales where one n alone (quick) would not be.
-PROFILE_FIT_TO = 0.25
-PROFILE_INTERCEPT_TOL = 0.10
+# (PROFILE_FIT_TO, PROFILE_INTERCEPT_TOL: defined beside Fig 3 on images, which shares them.)
 
 # The theorems' guarantees P(distance < r_δ) ≤ δ are checked at these δ, each against the
 # fraction of pairs below r_δ plus a Hoeffding margin √(ln(K/α)/(2·n_net)) over networks
@@ -182,17 +205,34 @@ CONSISTENCY_TOL = 0.01
 # networks and cells
 
 
-def _network(spec: Mapping[str, Any], n: int) -> nets.Network:
-    if spec["kind"] == "mlp":
-        return nets.mlp(n, spec["widths"], bias=True, weight_std=spec["weight_std"], bias_std=spec["bias_std"])
-    raise ValueError(f"unknown architecture kind {spec['kind']!r}; expected 'mlp'.")
+_PER_ARCH = ("sides", "n_net", "n_x", "nets_per_cell")
 
 
-def smoothness_m(spec: Mapping[str, Any], n: int) -> float:
-    """Theorem 2's M = √(|I⁽⁰⁾|/|I^(L_f)|): 1 for fully connected networks (no pooling)."""
-    if spec["kind"] == "mlp":
-        return 1.0
-    raise ValueError(f"unknown architecture kind {spec['kind']!r}.")
+def _grid(config: Mapping[str, Any], arch: str) -> dict[str, Any]:
+    """The grid of one architecture: the config's, with the architecture's own ``sides``,
+    ``n_net``, ``n_x`` or ``nets_per_cell`` where its spec gives them (a residual net costs
+    more per pair than a fully connected one)."""
+    spec = config["archs"][arch]
+    return {**config, **{k: spec[k] for k in _PER_ARCH if k in spec}}
+
+
+def _sides(config: Mapping[str, Any], arch: str) -> list[int]:
+    """The image sides s (n = 3s²) of an architecture."""
+    return list(_grid(config, arch)["sides"])
+
+
+def _input_shape(spec: Mapping[str, Any], s: int) -> tuple[int, ...]:
+    # Fully connected nets see the flattened s×s×3 image; convolutional ones the image.
+    return (3 * s * s,) if spec["kind"] == "mlp" else (s, s, 3)
+
+
+def _network(spec: Mapping[str, Any], s: int) -> nets.Network:
+    return network(spec, _input_shape(spec, s))
+
+
+def smoothness_m(spec: Mapping[str, Any], s: int) -> float:
+    """Theorem 2's M = √(|I⁽⁰⁾|/|I^(L_f)|): 1 for fully connected nets, ≈ 4 for the residual net."""
+    return nets.smoothness_m(_network(spec, s))
 
 
 @functools.partial(jax.jit, static_argnames=("net", "count", "n_x"))
@@ -227,38 +267,47 @@ def _cell_name(arch: str, n: int, block: tuple[int, int]) -> str:
     return f"{arch},n={n},nets={block[0]}-{block[1] - 1}"
 
 
-def _norms(delta: np.ndarray) -> np.ndarray:
-    """(3, ...) ℓ1, ℓ2, ℓ∞ norms over the last axis, in float64."""
-    a = np.abs(delta.astype(np.float64))
+def _norms(delta: np.ndarray, n: int) -> np.ndarray:
+    """(3, ...) ℓ1, ℓ2, ℓ∞ norms of the first n input coordinates (flattened), in float64."""
+    a = np.abs(delta.reshape(*delta.shape[:2], -1)[..., :n].astype(np.float64))
     return np.stack([a.sum(-1), np.sqrt((a * a).sum(-1)), a.max(-1)])
 
 
-def _compute(config: Mapping[str, Any], arch: str, n: int, block: tuple[int, int]) -> dict[str, np.ndarray]:
+def _boxes(config: Mapping[str, Any], arch: str) -> tuple[str, ...]:
+    """"box": attacks stay in [0, 1] (the paper's setup); "nobox" also, without it (the theory's)."""
+    return ("box", "nobox") if arch in config.get("nobox_archs", ()) else ("box",)
+
+
+def _compute(config: Mapping[str, Any], arch: str, s: int, block: tuple[int, int]) -> dict[str, np.ndarray]:
     spec = config["archs"][arch]
+    n = 3 * s * s
     # A stable integer per cell: the architecture's name (crc32), n and the first network.
     key = jax.random.key(config["seed"])
     for part in (zlib.crc32(arch.encode()) & 0x7FFFFFFF, n, block[0]):
         key = jax.random.fold_in(key, part)
-    count, n_x = block[1] - block[0], config["n_x"]
-    if config["shared_compile"]:
-        net = _network(spec, 3 * max(config["sides"]) ** 2)
+    count, n_x = block[1] - block[0], _grid(config, arch)["n_x"]
+    if config["shared_compile"] and spec["kind"] == "mlp":
+        net = _network(spec, max(_sides(config, arch)))
         params, xs_run, u_run = _draw_embedded(net, key, jnp.asarray(n), count, n_x)
     else:
         k_net, k_x, k_dir = jax.random.split(key, 3)
-        net = _network(spec, n)
+        net = _network(spec, s)
         params = kernels.init_many(net, k_net, count)
-        xs_run = jax.random.uniform(k_x, (count, n_x, n))
-        u_run = attacks.random_directions(k_dir, xs_run.shape)
-    bounds = None if config["bounds"] is None else tuple(config["bounds"])
-    out: dict[str, np.ndarray] = {"x_norms": _norms(np.asarray(xs_run)[..., :n])}
+        xs_run = jax.random.uniform(k_x, (count, n_x, *net.input_shape))
+        u_run = attacks.random_directions(k_dir, xs_run.shape, input_ndim=len(net.input_shape))
+    x = np.asarray(xs_run)
+    out: dict[str, np.ndarray] = {"x_norms": _norms(x, n)}
     leak = 0.0
-    for p, name in zip(NORMS, _NORM_KEYS):
-        res = attacks.min_norm(net, params, xs_run, norm=p, n_steps=config["n_steps"], bounds=bounds)
-        delta = np.asarray(res.x_adv) - np.asarray(xs_run)
-        leak = max(leak, float(np.max(np.abs(delta[..., n:]), initial=0.0)))
-        success = np.asarray(res.success)
-        out[f"norms_{name}_attack"] = np.where(success, _norms(delta[..., :n]), np.inf)
-        out[f"success_{name}"] = success
+    for box in _boxes(config, arch):
+        bounds = tuple(config["bounds"]) if box == "box" and config["bounds"] is not None else None
+        suffix = "" if box == "box" else "_nobox"
+        for p, name in zip(NORMS, _NORM_KEYS):
+            res = attacks.min_norm(net, params, xs_run, norm=p, n_steps=config["n_steps"], bounds=bounds)
+            delta = (np.asarray(res.x_adv) - x).reshape(count, n_x, -1)
+            leak = max(leak, float(np.max(np.abs(delta[..., n:]), initial=0.0)))
+            success = np.asarray(res.success)
+            out[f"norms_{name}_attack{suffix}"] = np.where(success, _norms(delta, n), np.inf)
+            out[f"success_{name}{suffix}"] = success
     t_max = config["t_max"] * math.sqrt(n / 3)  # E‖x0‖₂ = √(n/3) for U[0,1] pixels
     line = attacks.line_search(net, params, xs_run, u_run, t_max=t_max)
     out["t_line"] = np.asarray(line.t, np.float64)
@@ -269,14 +318,13 @@ def _compute(config: Mapping[str, Any], arch: str, n: int, block: tuple[int, int
 def cells(config: Mapping[str, Any]):
     out = []
     for arch in config["archs"]:
-        for s in config["sides"]:
-            n = 3 * s * s
-            for block in _blocks(config):
-                def compute(arch=arch, n=n, block=block):
-                    return _compute(config, arch, n, block)
+        for s in _sides(config, arch):
+            for block in _blocks(_grid(config, arch)):
+                def compute(arch=arch, s=s, block=block):
+                    return _compute(config, arch, s, block)
 
-                out.append((_cell_name(arch, n, block), compute))
-    return out
+                out.append((_cell_name(arch, 3 * s * s, block), compute))
+    return out + depalma2021_trained.cells(config)
 
 
 # ---------------------------------------------------------------------------------------
@@ -285,10 +333,10 @@ def cells(config: Mapping[str, Any]):
 
 def _gather(config, results, arch: str) -> tuple[list[int], dict[int, dict[str, np.ndarray]]]:
     """Per n, the cells' arrays concatenated over network blocks (network axis first)."""
-    ns = [3 * s * s for s in config["sides"]]
+    ns = [3 * s * s for s in _sides(config, arch)]
     per_n = {}
     for n in ns:
-        parts = [results[_cell_name(arch, n, b)] for b in _blocks(config)]
+        parts = [results[_cell_name(arch, n, b)] for b in _blocks(_grid(config, arch))]
         per_n[n] = {k: np.concatenate([p[k] for p in parts], axis=1 if parts[0][k].ndim == 3 else 0)
                     for k in parts[0] if parts[0][k].ndim >= 2}
     return ns, per_n
@@ -356,25 +404,6 @@ def crossing_mean(values: np.ndarray) -> np.ndarray:
         return np.sum(np.where(near, values, 0), axis=-1) / np.sum(near, axis=-1)
 
 
-def profile_fit(d: np.ndarray) -> dict[str, Any]:
-    """Fig 3: sorted distances against percentiles linspace(0, 1, N), linear fit over 0–0.25.
-
-    As the paper's ``plot_profile.py``: ``np.polyfit(x[:N//4], y[:N//4], 1)``.
-
-    Args:
-      d: distances, any shape (non-finite values are dropped).
-
-    Returns:
-      dict with ``q``, ``y`` (sorted finite distances), ``slope``, ``intercept`` and
-      ``intercept_ratio`` = intercept / (fit at 0.25).
-    """
-    y = np.sort(d[np.isfinite(d)].ravel())
-    q = np.linspace(0, 1, y.size)
-    m = max(int(y.size * PROFILE_FIT_TO), 3)
-    a, b = np.polyfit(q[:m], y[:m], 1)
-    return {"q": q, "y": y, "slope": float(a), "intercept": float(b), "intercept_ratio": float(b / (a * PROFILE_FIT_TO + b))}
-
-
 def guarantee_excess(ratios: list[np.ndarray], bound_of_delta, n_cells: int) -> tuple[float, float]:
     """max over n and δ of [fraction of pairs with ratio < bound(δ)] − δ, and the Hoeffding margin.
 
@@ -424,6 +453,9 @@ def _summary_impl(config, results, arch):
             "fit": _fit_slope(ns, d, seed),
             "rel_fit": _fit_slope(ns, rel, seed + 1),
         }
+    if "norms_l1_attack_nobox" in per_n[ns[0]]:  # the same attacks without the [0,1] box
+        out["nobox_fits"] = {name: _fit_slope(ns, [per_n[n][f"norms_{name}_attack_nobox"][_NORM_KEYS.index(name)]
+                                                   for n in ns], seed + 5 + i) for i, name in enumerate(_NORM_KEYS)}
     # Remark 5's norm dependence on the same pairs, where the common factor |f(x0)| cancels:
     # d1/d2 ≈ ‖∇f‖₂/‖∇f‖_∞ ∝ √n (up to √ln n) and d2/d∞ ≈ ‖∇f‖₁/‖∇f‖₂ ∝ √n.
     d = {k: [_distance(per_n[n], k) for n in ns] for k in _NORM_KEYS}
@@ -441,7 +473,7 @@ def _summary_impl(config, results, arch):
         "crossed": [float(np.mean(np.isfinite(r))) for r in seg],
         "fit": _fit_slope(ns, seg, seed + 2, stat=crossing_mean),
     }
-    ms = [smoothness_m(spec, n) for n in ns]
+    ms = [smoothness_m(spec, side) for side in _sides(config, arch)]
     out["segment"]["guarantee"] = guarantee_excess(seg, lambda delta, k: delta * segment_ratio(ms[k]), len(ns))
     l1_rel2 = [_distance(per_n[n], "l1") / per_n[n]["x_norms"][1] for n in ns]
     out["l1_guarantee"] = guarantee_excess(l1_rel2, lambda delta, k: delta * corollary1_l1_ratio(ns[k], ms[k]), len(ns))
@@ -489,6 +521,15 @@ def claims(config, results) -> list[Claim]:
                 f"{paper:+g} within {_tolerance(fit, ns):.3f} (√ln n allowance {allow:.3f} + {SE_MULT:g} bootstrap SE "
                 f"{fit[1]:.3f}).",
                 f"{paper:+g} (Remark 5)", round(fit[0], 4), _within(fit, paper, ns)))
+        if "nobox_fits" in s:
+            fits = s["nobox_fits"]
+            out.append(Claim(
+                f"depalma2021/{arch}-slopes-without-box",
+                f"Without the [0,1] box (the theory's setting), median ℓ1, ℓ2, ℓ∞ distances against n ({grid}): log-log "
+                f"slopes +½, 0, −½, each within √ln n allowance + {SE_MULT:g} bootstrap SE "
+                f"({', '.join(f'{_tolerance(f, ns):.3f}' for f in fits.values())}).",
+                "+½, 0, −½ (Remark 5)", [f"{_NORM_LABEL[k]}: {f[0]:+.3f}" for k, f in fits.items()],
+                all(_within(f, PAPER_SLOPE[k], ns) for k, f in fits.items())))
         ratio = s["ratio_fits"]
         out.append(Claim(
             f"depalma2021/{arch}-norm-ratio-slopes",
@@ -513,7 +554,7 @@ def claims(config, results) -> list[Claim]:
             "linear from 0 (Corollary 1)", round(prof["intercept_ratio"], 4),
             bool(np.isfinite(prof["intercept_ratio"]) and abs(prof["intercept_ratio"]) <= PROFILE_INTERCEPT_TOL)))
         spec = config["archs"][arch]
-        ms = [smoothness_m(spec, n) for n in ns]
+        ms = [smoothness_m(spec, side) for side in _sides(config, arch)]
         excess, margin = s["segment"]["guarantee"]
         out.append(Claim(
             f"depalma2021/{arch}-segment-guarantee",
@@ -548,7 +589,7 @@ def claims(config, results) -> list[Claim]:
             "exact minima (paper: min over 8–12 attacks)",
             [f"success {s['success']:.3f}", f"ℓ1 beaten {beaten['l1']:.3f}", f"ℓ∞ beaten {beaten['linf']:.3f}"],
             bool(s["success"] == 1.0 and beaten["l1"] <= CONSISTENCY_TOL and beaten["linf"] <= CONSISTENCY_TOL)))
-    return out
+    return out + depalma2021_trained.claims(config, results)
 
 
 # ---------------------------------------------------------------------------------------
@@ -641,7 +682,7 @@ def figures(config, results, directory) -> list[str]:
         ax.plot(ns, seg["q25"], marker="s", label=f"{arch}: 25% quantile of t/‖x0‖₂")
         ax.plot(ns, seg["q10"], marker="v", label=f"{arch}: 10% quantile of t/‖x0‖₂")
         ax.plot(ns, np.array(s["l2"]["rel_band"])[:, 0], marker="^", label=f"{arch}: median ℓ2 adversarial / ‖x0‖₂")
-        c = segment_ratio(smoothness_m(config["archs"][arch], int(ns[-1])))
+        c = segment_ratio(smoothness_m(config["archs"][arch], _sides(config, arch)[-1]))
         ax.axhline(0.1 * c, color="grey", ls=":", label="Theorem 1: 10% quantile ≥ 0.1·π/(2M+π)")
     log_n(ax)
     ax.set_yscale("log")
@@ -649,14 +690,15 @@ def figures(config, results, directory) -> list[str]:
     ax.set_title("Theorem 1 (segment): random directions vs adversarial")
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16))  # below: the curves fill the axes
     save(fig, "depalma2021_segment.png")
-    return names
+    return names + depalma2021_trained.figures(config, results, directory)
 
 
 EXPERIMENT = Experiment(
     name="depalma2021",
-    title="De Palma et al. 2021: ℓ1/ℓ2/ℓ∞ boundary distance of random nets scales as √n, 1, 1/√n (FC nets with biases)",
+    title="De Palma et al. 2021: ℓ1/ℓ2/ℓ∞ boundary distance of random nets scales as √n, 1, 1/√n; random vs trained nets on images",
     scales=SCALES,
     cells=cells,
     claims=claims,
     figures=figures,
+    prepare=depalma2021_trained.prepare,
 )

@@ -25,7 +25,7 @@ from jaxadv.experiments import (
     depalma2021,
     vardi2022,
 )
-from jaxadv.experiments._spec import Experiment
+from jaxadv.experiments._spec import Experiment, RunOptions  # noqa: F401  (RunOptions: re-exported for callers)
 from jaxadv.experiments._store import CellStore, run_cells, write_json, write_text
 
 # In the issue's order, which `all` follows.
@@ -50,7 +50,8 @@ def config_of(name: str, scale: str, seed: int) -> dict[str, Any]:
 
 
 def run(names: str | Sequence[str], *, scale: str = "quick", out: str = "runs", seed: int = 0,
-        force: bool = False, progress: bool = True) -> dict[str, list[dict[str, Any]]]:
+        force: bool = False, progress: bool = True, data_dir: str | None = None,
+        download: bool = False) -> dict[str, list[dict[str, Any]]]:
     """Runs (or resumes) experiments and writes their results and ``out/REPORT.md``.
 
     Args:
@@ -60,6 +61,8 @@ def run(names: str | Sequence[str], *, scale: str = "quick", out: str = "runs", 
       seed: the PRNG seed every cell's keys derive from.
       force: move aside results of a different configuration instead of refusing.
       progress: tqdm bars over cells.
+      data_dir: where experiments that need datasets look first (see :mod:`jaxadv.data`).
+      download: whether missing datasets may be downloaded into the cache.
 
     Returns:
       The claims of each experiment, as JSON-ready dicts.
@@ -67,7 +70,17 @@ def run(names: str | Sequence[str], *, scale: str = "quick", out: str = "runs", 
     names = _check(names, scale)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"`seed` must be an integer ≥ 0, got {seed!r}.")
-    stores = {n: CellStore(out, n, config_of(n, scale, seed), force=force) for n in names}  # all checks first
+    if data_dir is not None and not os.path.isdir(data_dir):
+        raise ValueError(f"`data_dir` {data_dir!r} is not a directory.")
+    if not isinstance(download, bool):
+        raise TypeError(f"`download` must be True or False, got {download!r}.")
+    options = RunOptions(data_dir=data_dir, download=download)
+    configs = {}
+    for n in names:  # every check, and every dataset decision, before any cell runs
+        config = config_of(n, scale, seed)
+        prepare = EXPERIMENTS[n].prepare
+        configs[n] = config if prepare is None else prepare(config, options)
+    stores = {n: CellStore(out, n, configs[n], force=force) for n in names}
     env = {**environment(), "dtype": "float64" if jax.config.jax_enable_x64 else "float32"}  # the same for every experiment
     claims = {}
     for name in names:
@@ -80,6 +93,9 @@ def run(names: str | Sequence[str], *, scale: str = "quick", out: str = "runs", 
         })
     write_report(out)
     return claims
+
+
+_HOLDS = {True: "yes", False: "**no**", None: "not measured"}
 
 
 def _text(value: Any) -> str:
@@ -105,7 +121,7 @@ def write_report(out: str) -> str:
             res = json.load(fh)
         for c in res["claims"]:
             lines.append(f"| {name} | {_cell(c['statement'])} | {_cell(c['paper_value'])} | {_cell(c['measured'])} | "
-                         f"{'yes' if c['holds'] else '**no**'} |")
+                         f"{_HOLDS[c['holds']]} |")
         sections += ["", f"## {name}", "", f"Scale `{res['config']['scale']}`, seed {res['config']['seed']}, "
                      f"jax {res['environment']['jax']} on {res['environment']['backend']}.", ""]
         sections += [f"![{f}]({name}/{f})" for f in res.get("figures", [])]

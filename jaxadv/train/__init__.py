@@ -9,6 +9,8 @@
 * Analysis (:mod:`~jaxadv.train.analysis`): margins, margin set, the shared perturbation of
   Thm 4.1 / Fig 1, KKT residuals (eqs. 3–4).
 * Data and the robust network of Thm 3.1 (:mod:`~jaxadv.train.robust`).
+* :func:`train_classifier`: binary image classifiers, Adam on the logistic loss, with De Palma
+  et al. 2021's first-epoch re-initialisation rule, many networks at once; :func:`accuracy`.
 """
 
 from jaxadv.train.analysis import (
@@ -22,6 +24,7 @@ from jaxadv.train.analysis import (
     normalised_margin,
     shared_perturbation,
 )
+from jaxadv.train.classifier import ClassifierResult, accuracy, logistic_loss, train_classifier
 from jaxadv.train.losses import log_loss, log_losses, loss
 from jaxadv.train.margin import STOP_REASONS, TrainHistory, TrainResult, train_margin
 from jaxadv.train.robust import (
@@ -41,6 +44,7 @@ from jaxadv.train.schedules import (
 
 __all__ = [
     "STOP_REASONS",
+    "ClassifierResult",
     "GrowingLR",
     "KKTResult",
     "LossNormalisedLR",
@@ -48,12 +52,14 @@ __all__ = [
     "SharedPerturbation",
     "TrainHistory",
     "TrainResult",
+    "accuracy",
     "constant_lr",
     "growing_lr",
     "inner_product_bound",
     "kkt_residuals",
     "log_loss",
     "log_losses",
+    "logistic_loss",
     "loss",
     "loss_normalised_lr",
     "margin_set",
@@ -65,5 +71,6 @@ __all__ = [
     "scale_by_loss",
     "shared_perturbation",
     "sphere_dataset",
+    "train_classifier",
     "train_margin",
 ]

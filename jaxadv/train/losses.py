@@ -30,8 +30,10 @@ _SOFTPLUS_SWITCH = -15.0
 
 def _log_softplus(t: jax.Array) -> jax.Array:
     """log(log(1 + eᵗ)), finite for every finite t (including t → −∞, where softplus underflows)."""
-    small = jnp.minimum(t, _SOFTPLUS_SWITCH)  # clamped per branch so that neither branch's
-    big = jnp.maximum(t, _SOFTPLUS_SWITCH)  # gradient is NaN where it is not selected
+    # Clamped per branch so that neither branch's gradient is NaN where it is not selected;
+    # by `where`, not min/max, whose tie at the switch would split (halve) the gradient.
+    small = jnp.where(t < _SOFTPLUS_SWITCH, t, _SOFTPLUS_SWITCH)
+    big = jnp.where(t < _SOFTPLUS_SWITCH, _SOFTPLUS_SWITCH, t)
     return jnp.where(t < _SOFTPLUS_SWITCH, small + jnp.log1p(-0.5 * jnp.exp(small)), jnp.log(jax.nn.softplus(big)))
 
 
