@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_rep.add_argument("--data-dir", default=None,
                        help="directory with MNIST/CIFAR-10 files (default: $JAXADV_DATA_DIR, then the cache)")
     p_rep.add_argument("--download", action="store_true",
-                       help="download missing datasets into the cache (SHA-256 checked)")
+                       help="download missing datasets into the data directory (SHA-256 checked)")
     p_rep.set_defaults(func=_reproduce)
     p_report = sub.add_parser("report", help="rebuild REPORT.md from saved results, without recomputing")
     p_report.add_argument("dir", help="an output directory of `jaxadv reproduce`")

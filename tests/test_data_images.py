@@ -618,3 +618,32 @@ def test_digits_without_scikit_learn(monkeypatch):
     assert not digits.installed()
     with pytest.raises(ImportError, match=r"pip install 'jaxadv\[digits\]'"):
         data.load("digits", "train")
+
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077, 0o027])
+@pytest.mark.parametrize("via_proc", [True, False])
+def test_atomic_open_gives_the_mode_of_a_plain_open(tmp_path, monkeypatch, umask, via_proc):
+    # mkstemp makes 0600 files; the destination (new or replaced) must get what open(path, "w")
+    # gives a new file in the same directory under the same umask (set here and restored: the
+    # umask is process-wide). via_proc=False takes the set-and-restore fallback of systems
+    # without /proc/self/status.
+    if via_proc and _atomic._umask_from_proc() is None:
+        pytest.skip("no umask in /proc/self/status")
+    if not via_proc:
+        monkeypatch.setattr(_atomic, "_umask_from_proc", lambda: None)
+    old = os.umask(umask)
+    try:
+        plain = tmp_path / "plain.txt"
+        with open(plain, "w") as fh:
+            fh.write("x")
+        expected = os.stat(plain).st_mode & 0o7777
+        assert expected == 0o666 & ~umask
+        for name, mode in [("new.bin", "wb"), ("new.txt", "w"), ("new.txt", "w")]:  # the last replaces
+            with _atomic.atomic_open(tmp_path / name, mode) as fh:
+                fh.write(b"x" if "b" in mode else "x")
+            assert os.stat(tmp_path / name).st_mode & 0o7777 == expected, oct(os.stat(tmp_path / name).st_mode)
+        assert os.umask(umask) == umask  # reading it left it as it was
+    finally:
+        os.umask(old)

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from test_nets_layers import homogeneity_gaps
+from test_nets_layers import conv_oracle, homogeneity_gaps
 
 from jaxadv import attacks, kernels, nets
 from jaxadv.nets import layers as L
@@ -98,6 +98,19 @@ def test_small_cnn_and_lenet_structure():
     assert "pool='max'" in small.name and "hidden=()" in small.name
 
 
+@pytest.mark.parametrize("s", [9, 10, 13, 14, 15, 16])
+def test_smoothness_m_rounds_up_in_resnet_and_down_in_lenet(s):
+    # Theorem 2's M = s / (side before flattening). ResNet's stride-2 "same" convs give
+    # ⌈⌈s/2⌉/2⌉ = ⌈s/4⌉; LeNet's 2×2 poolings give ⌊⌊s/2⌋/2⌋ = ⌊s/4⌋. The two differ whenever
+    # 4 ∤ s (s = 10: 10/3 and 10/2).
+    res = nets.resnet((s, s, 3), **TINY)
+    le = nets.lenet((s, s, 3), channels=(2, 2), hidden=())
+    assert nets.smoothness_m(res) == pytest.approx(s / math.ceil(s / 4))
+    assert nets.smoothness_m(le) == pytest.approx(s / (s // 4))
+    assert (nets.smoothness_m(res) == nets.smoothness_m(le)) == (s % 4 == 0)
+    assert _weights(_shapes(le))[-1] == (2 * (s // 4) ** 2, 1)  # the flattened side, from the params
+
+
 def test_smoothness_m():
     # Theorem 2: M = √(input pixels / pixels before flattening).
     assert nets.smoothness_m(nets.mlp(10, [5])) == 1.0
@@ -144,6 +157,62 @@ def test_bad_family_arguments():
     for shape in [(6, 6), (6, 6, 1), (6, 6, 3, 1)]:
         with pytest.raises(ValueError, match=r"`x` must be ONE input of shape \(6, 6, 3\)"):
             net.apply(p, np.zeros(shape, np.float32))
+
+
+# ---------------------------------------------------------------------------------------
+# ground truth: the architecture of PROTOCOLS §1.3, written out in NumPy
+
+
+def _resnet_oracle(P, x, *, stride_on_second=False, relu_after_sum=True):
+    """De Palma et al.'s ResNet v1 (no batch norm) with one block per stage, in float64, from
+    the architecture description (not from jaxadv.nets.layers): stem conv 3×3 + ReLU; per stage
+    a block y = conv3×3(h) + ReLU, y = conv3×3(y), stride 2 on the FIRST conv in stages 2 and
+    3, shortcut the identity or a 1×1 stride-2 linear projection, h = ReLU(h + y); flatten;
+    dense scalar. Every conv is "same" (TensorFlow's padding, test_nets_layers.conv_oracle).
+    The keyword arguments build the two wrong wirings the test must tell apart."""
+
+    def conv(h, p, stride):
+        return conv_oracle(h, p["W"], p.get("b"), (stride, stride), "same")
+
+    relu = lambda a: np.maximum(a, 0.0)  # noqa: E731
+    # params: [stem conv, {}, block, block, block, {} (flatten), dense]
+    stem, blocks, dense = P[0], P[2:5], P[6]
+    h = relu(conv(x, stem, 1))
+    for stage, block in enumerate(blocks):
+        first, _, second = block["main"]
+        stride = 1 if stage == 0 else 2
+        s1, s2 = (1, stride) if stride_on_second else (stride, 1)
+        y = conv(relu(conv(h, first, s1)), second, s2)
+        shortcut = h if stride == 1 else conv(h, block["shortcut"][0], 2)
+        assert len(block["shortcut"]) == (stride == 2)
+        h = shortcut + y
+        h = relu(h) if relu_after_sum else h
+    return float((h.ravel() @ dense["W"] + dense.get("b", 0.0))[0])
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_resnet_equals_numpy_chain_of_the_architecture(x64, bias):
+    # s = 7 is odd, so the stride-2 stages (7 → 4 → 2) pad asymmetrically and a stride moved
+    # to the second conv reads other pixels. The test fails if the stride sits on the second
+    # conv of a block or if the ReLU after the sum is dropped: those wirings give the same
+    # shapes but values that differ here by 2–8 times |f| (asserted > 1% below on the oracle, and
+    # checked by mutating resnet_layers), against a float64 tolerance of 1e−11. The weights
+    # are standard normals filling the network's own params pytree (the draw is tested
+    # elsewhere; NumPy avoids compiling the initialiser).
+    s, c = 7, 2
+    net = nets.resnet((s, s, c), depth=8, filters=(2, 3, 4), bias=bias)
+    rng = np.random.default_rng(13)
+    params = jax.tree.map(lambda a: rng.standard_normal(a.shape), jax.eval_shape(net.init, jax.random.key(0)))
+    conv = ["W", "b"] if bias else ["W"]
+    assert [sorted(p) for p in params] == [conv, [], *[["main", "shortcut"]] * 3, [], conv]
+    x = rng.uniform(size=(s, s, c))
+    f = jax.jit(net.apply)(params, x)
+    assert f.dtype == jnp.float64
+    expected = _resnet_oracle(params, x)
+    np.testing.assert_allclose(float(f), expected, rtol=1e-11)
+    for wrong in (dict(stride_on_second=True), dict(relu_after_sum=False)):
+        gap = abs(_resnet_oracle(params, x, **wrong) - expected)
+        assert gap > 1e-2 * abs(expected), wrong
 
 
 # ---------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import optax
 import pytest
 
 from jaxadv import nets
+from jaxadv.nets import layers as L
 from jaxadv.train import ClassifierResult, accuracy, logistic_loss, train_classifier
 from jaxadv.train.classifier import _epoch_jit
 
@@ -60,8 +61,9 @@ def _attempt_init(net, k, r):
 
 def test_logistic_loss_matches_the_float64_closed_form():
     # ℓ(f, y) = log(1 + e^{−s f}), s = 2y − 1, and ∂ℓ/∂f = −s σ(−s f), in float64 with NumPy.
-    # float32 goes through exp(log softplus): a relative error of ~ulp(|log ℓ|) ≤ 2e−6 for
-    # |log ℓ| ≤ 32 (margins sf ≤ 30; beyond ~87, ℓ is subnormal in float32).
+    # float32 computes softplus(−s f) = max(0, −s f) + log1p(e^{−|s f|}) directly: a few ulps
+    # relative, 4e−6 allowed. Margins s f stay ≤ 30, where ℓ ≈ e^{−30} ≈ 1e−13 is a normal
+    # float32 (ℓ becomes subnormal beyond s f ≈ 87).
     f = np.concatenate([np.linspace(-60.0, 30.0, 91), [-1e-3, 0.0, 1e-3]])
     y = (np.arange(f.size) % 2).astype(np.int32)
     s = 2.0 * y - 1.0
@@ -92,14 +94,21 @@ def test_logistic_loss_in_float64(x64):
 # Adam, by hand
 
 
-def _reference_adam(net, key, x, y, lr, batch_size, epochs, b1=0.9, b2=0.999, eps=1e-8):
+def _linear_theta(p):
+    """(w, b) of nets.linear ({"w", "b"}) or of a one-Dense sequential ([{"W", "b"}]) as one vector."""
+    w, b = (p["w"], p["b"]) if isinstance(p, dict) else (p[0]["W"][:, 0], p[0]["b"][0])
+    return np.concatenate([np.asarray(w, np.float64), [float(b)]])
+
+
+def _reference_adam(net, key, x, y, lr, batch_size, epochs, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.0):
     """The documented procedure written out in float64 with NumPy, for a linear model:
     attempt 0's init, epoch e's order permutation(fold_in(k_shuffle, e), N), ⌈N/B⌉ steps (the
-    last on the N mod B remaining images), ∇ of the batch mean of log(1 + e^{−s(wᵀx+b)}) in
-    closed form, and Adam (Kingma & Ba, Algorithm 1, with optax's ε outside the root)."""
+    last on the N mod B remaining images), ∇ of the batch mean of log(1 + e^{−s(wᵀx+b)}) +
+    λ‖w‖² (the bias not penalised) in closed form, and Adam (Kingma & Ba, Algorithm 1, with
+    optax's ε outside the root)."""
     k_init, k_shuffle = jax.random.split(jax.random.fold_in(key, 0))
-    p0 = net.init(k_init)
-    theta = np.concatenate([np.asarray(p0["w"], np.float64), [float(p0["b"])]])
+    theta = _linear_theta(net.init(k_init))
+    is_weight = np.arange(theta.size) < theta.size - 1
     X = np.concatenate([np.asarray(x, np.float64), np.ones((x.shape[0], 1))], axis=1)
     s = 2.0 * np.asarray(y, np.float64) - 1.0
     m = np.zeros_like(theta)
@@ -114,7 +123,7 @@ def _reference_adam(net, key, x, y, lr, batch_size, epochs, b1=0.9, b2=0.999, ep
             idx = perm[start : start + batch_size]
             q = s[idx] * (X[idx] @ theta)
             total += np.logaddexp(0.0, -q).sum()
-            g = (-(s[idx] / (1.0 + np.exp(q)))[:, None] * X[idx]).mean(axis=0)
+            g = (-(s[idx] / (1.0 + np.exp(q)))[:, None] * X[idx]).mean(axis=0) + 2 * weight_decay * theta * is_weight
             t += 1
             m = b1 * m + (1 - b1) * g
             v = b2 * v + (1 - b2) * g * g
@@ -151,6 +160,26 @@ def test_training_is_adam_on_the_batch_mean_logistic_loss(data):
     # component, up to ~10³ here) becomes lr times that in the step; measured ≤ 2e−6 on params
     # of size ~0.1–1.
     _check_against_reference(*data, 32, 0, 1e-5, learning_rate=LR)
+
+
+def test_weight_decay_is_an_l2_penalty_on_the_kernels_float64(data, x64):
+    # A linear model whose weight is named "W" (one Dense layer): λ‖W‖² is added to each
+    # batch's mean loss, the bias is not penalised, and the reported loss is the logistic
+    # part. Checked against the NumPy Adam above with the gradient 2λw added by hand, on the
+    # setting of the float64 test above (same tolerance, same reasoning).
+    x, y, lam = data[0][:10], data[1][:10], 0.3
+    net = nets.sequential([L.Dense(1)], (D,), bias=True)
+    kw = dict(epochs=2, batch_size=4, restart_threshold=0.0, optimizer=optax.adam(LR))
+    res = train_classifier(net, KEY, x, y, weight_decay=lam, **kw)
+    theta, ref_losses = _reference_adam(net, KEY, x, y, LR, 4, 2, weight_decay=lam)
+    np.testing.assert_allclose(_linear_theta(res.params), theta, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(np.asarray(res.loss), ref_losses, rtol=1e-12, atol=1e-13)
+    # It changes training: without the penalty the params end ≥ 1e−3 away (≫ the tolerance),
+    # and the run matches the reference with λ = 0.
+    plain = train_classifier(net, KEY, x, y, **kw)
+    theta0, _ = _reference_adam(net, KEY, x, y, LR, 4, 2)
+    np.testing.assert_allclose(_linear_theta(plain.params), theta0, rtol=1e-12, atol=1e-13)
+    assert np.max(np.abs(theta0 - theta)) > 1e-3
 
 
 # ---------------------------------------------------------------------------------------
@@ -363,6 +392,15 @@ def test_accuracy_matches_numpy_and_chunking_changes_nothing(data, trained):
         (dict(max_restarts=-1), ValueError, "`max_restarts`"),
         (dict(restart_check=0), ValueError, "`restart_check`"),
         (dict(restart_threshold=float("nan")), ValueError, "`restart_threshold`"),
+        (dict(restart_threshold=float("inf")), ValueError, "`restart_threshold` must be finite and ≥ 0"),
+        (dict(restart_threshold=-0.1), ValueError, "`restart_threshold` must be finite and ≥ 0"),
+        (dict(restart_threshold="0.53"), TypeError, "`restart_threshold` must be a real number"),
+        (dict(progress=1), TypeError, "`progress` must be True or False"),
+        (dict(progress="yes"), TypeError, "`progress` must be True or False"),
+        (dict(weight_decay=-1e-4), ValueError, "`weight_decay` must be a finite number ≥ 0"),
+        (dict(weight_decay=float("nan")), ValueError, "`weight_decay`"),
+        (dict(weight_decay=None), TypeError, "`weight_decay`"),
+        (dict(weight_decay=1e-4), ValueError, r'`weight_decay` > 0 penalises the parameters named "W", but linear'),
         (dict(learning_rate=-1.0), ValueError, "`learning_rate`"),
         (dict(learning_rate=1e-3, optimizer=optax.adam(1e-3)), ValueError, "`learning_rate` and `optimizer`"),
         (dict(optimizer="adam"), TypeError, "`optimizer`"),
@@ -391,3 +429,43 @@ def test_accuracy_bad_input(data, trained):
         accuracy(net, trained.params, x[:, :3], y)
     with pytest.raises(ValueError, match="`params`"):
         accuracy(nets.linear(D + 1), trained.params, jnp.zeros((N, D + 1)), y)
+
+
+@pytest.mark.parametrize(
+    "f, labels, weights, error, match",
+    [
+        ([0.0, 1.0], [1, 2], None, ValueError, r"`labels` must hold labels in \{0, 1\}, got values such as \[2\]"),
+        ([0.0, 1.0], [-1, 1], None, ValueError, r"`labels` must hold labels in \{0, 1\}"),
+        ([0.0, 1.0], [0.5, 1.0], None, ValueError, r"`labels` must hold labels in \{0, 1\}"),
+        ([0.0, 1.0], [1], None, ValueError, r"`labels` must have the shape of `f`, \(2,\), got \(1,\)"),
+        ([[0.0, 1.0]] * 3, [1, 0], None, ValueError, r"`labels` must have the shape of `f`, \(3, 2\)"),
+        ([0.0, 1.0], ["a", "b"], None, TypeError, "`labels` must hold 0/1 labels"),
+        ([0.0, 1.0], [1, 0], [1.0, -1.0], ValueError, "`weights` must be finite and ≥ 0"),
+        ([0.0, 1.0], [1, 0], [1.0, np.nan], ValueError, "`weights` must be finite and ≥ 0"),
+        ([0.0, 1.0], [1, 0], [0.0, 0.0], ValueError, "`weights` must have a positive sum along the last axis"),
+        ([0.0, 1.0], [1, 0], [1.0], ValueError, r"`weights` must have the shape of `f`, \(2,\), got \(1,\)"),
+        ([0.0, 1.0], [1, 0], [[1.0, 1.0]] * 2, ValueError, "`weights` must have the shape of `f`"),
+        (0.0, 1, None, ValueError, r"`f` must have shape \(\.\.\., m\) with m ≥ 1"),
+        (np.zeros((2, 0)), np.zeros((2, 0)), None, ValueError, r"`f` must have shape \(\.\.\., m\) with m ≥ 1"),
+        ("abc", [1], None, TypeError, "`f` must be an array of real numbers"),
+        ([1 + 2j], [1], None, TypeError, "`f` must hold real numbers"),
+    ],
+)
+def test_logistic_loss_bad_input(f, labels, weights, error, match):
+    # Before any compute, naming the argument (broadcasting was silent before).
+    with pytest.raises(error, match=match):
+        logistic_loss(f, labels, weights=weights)
+
+
+def test_logistic_loss_checks_inside_jit():
+    # Under jit, shapes are still checked; values only when concrete (a closed-over array).
+    f, y = jnp.array([0.0, 1.0]), jnp.array([1, 0])
+    np.testing.assert_allclose(float(jax.jit(logistic_loss)(f, y)), float(logistic_loss(f, y)), rtol=1e-6)
+    with pytest.raises(ValueError, match="`labels` must have the shape of `f`"):
+        jax.jit(logistic_loss)(f, jnp.array([1, 0, 1]))
+    with pytest.raises(ValueError, match=r"`labels` must hold labels in \{0, 1\}"):
+        jax.jit(lambda v: logistic_loss(v, np.array([1, 2])))(f)
+    with pytest.raises(ValueError, match="`weights` must be finite and ≥ 0"):
+        jax.jit(lambda v: logistic_loss(v, y, weights=np.array([1.0, -1.0])))(f)
+    # traced labels: no value check (the values do not exist yet), the loss is computed
+    assert jax.jit(logistic_loss)(f, jnp.array([1, 2])).shape == ()

@@ -62,7 +62,8 @@ def run(names: str | Sequence[str], *, scale: str = "quick", out: str = "runs", 
       force: move aside results of a different configuration instead of refusing.
       progress: tqdm bars over cells.
       data_dir: where experiments that need datasets look first (see :mod:`jaxadv.data`).
-      download: whether missing datasets may be downloaded into the cache.
+      download: whether missing datasets may be downloaded (into ``data_dir``, else
+        ``$JAXADV_DATA_DIR``, else the cache); a ``data_dir`` that does not exist is created.
 
     Returns:
       The claims of each experiment, as JSON-ready dicts.
@@ -70,10 +71,15 @@ def run(names: str | Sequence[str], *, scale: str = "quick", out: str = "runs", 
     names = _check(names, scale)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"`seed` must be an integer ≥ 0, got {seed!r}.")
-    if data_dir is not None and not os.path.isdir(data_dir):
-        raise ValueError(f"`data_dir` {data_dir!r} is not a directory.")
     if not isinstance(download, bool):
         raise TypeError(f"`download` must be True or False, got {download!r}.")
+    if data_dir is not None and not isinstance(data_dir, (str, os.PathLike)):
+        raise TypeError(f"`data_dir` must be a directory path or None, got {data_dir!r}.")
+    if data_dir is not None and not os.path.isdir(data_dir):
+        if download and not os.path.exists(data_dir):
+            os.makedirs(data_dir)  # where the download goes
+        else:
+            raise ValueError(f"`data_dir` {data_dir!r} is not a directory.")
     options = RunOptions(data_dir=data_dir, download=download)
     configs = {}
     for n in names:  # every check, and every dataset decision, before any cell runs

@@ -34,6 +34,19 @@ def check_precision(precision: str) -> str:
     return _validate.choice(precision, "precision", tuple(PRECISIONS))
 
 
+def check_init_args(*, bias: Any, weight_std: Any, bias_std: Any, dtype: Any, precision: Any):
+    """The initialisation arguments every family with optional biases shares, validated.
+
+    Returns:
+      ``(weight_std, bias_std, dtype, precision)``.
+    """
+    if not isinstance(bias, bool):
+        raise TypeError(f"`bias` must be True or False, got {bias!r}.")
+    weight_std = _validate.positive_float(weight_std, "weight_std")
+    bias_std = _validate.positive_float(bias_std, "bias_std", allow_zero=True)
+    return weight_std, bias_std, check_dtype(dtype), check_precision(precision)
+
+
 def check_input(x: jax.Array, input_shape: tuple[int, ...]) -> None:
     # Shapes are static under tracing, so this costs nothing inside jit/vmap.
     if tuple(jnp.shape(x)) != tuple(input_shape):

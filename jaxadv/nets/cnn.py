@@ -44,9 +44,14 @@ def small_cnn(
 
     One conv kernel×kernel (stride 1) + activation per entry of ``channels`` (the paper:
     4 × 128 channels, 3×3, ``"same"``, ReLU), then flatten and a dense scalar output. No
-    pooling, so :func:`smoothness_m` is 1. Weights ~ N(0, σ_W²/fan_in), He-normal by default
-    (the authors' scale 0.02 and Glorot readout do not matter for a bias-free ReLU net,
-    which is positively homogeneous); biases as in :func:`resnet`.
+    pooling, so :func:`smoothness_m` is 1. Weights ~ N(0, σ_W²/fan_in), He-normal by default;
+    biases as in :func:`resnet`. The authors' code draws the convs from a truncated normal
+    of variance 0.02/fan_in (``VarianceScaling(0.02)``) and the readout from Keras' default
+    Glorot-uniform. The scale does not
+    matter for this bias-free ReLU chain (positive homogeneity: scaling layer l's weights by
+    c_l > 0 scales f by Π c_l, so the sign of f is unchanged); the shape of the
+    distributions (truncated normal, uniform readout) is not a scale, and that difference
+    is assumed small and not tested.
 
     Args:
       input_shape: image shape ``(H, W, C)``.
@@ -101,8 +106,10 @@ def lenet(
     activation), then a 2×2 pooling with stride 2. Then flatten, one dense layer +
     activation per entry of ``hidden``, and a dense scalar output. The paper: channels
     (128, 128), 2 convs per stage, average pooling, hidden (512, 512), ReLU, no biases, so
-    :func:`smoothness_m` is 4 when 4 divides the image side. Initialisation as
-    :func:`small_cnn`.
+    :func:`smoothness_m` is 4 when 4 divides the image side s (s/⌊s/4⌋ otherwise: the
+    poolings round down). Initialisation as :func:`small_cnn`: N(0, σ_W²/fan_in) for every
+    layer, where the authors' code has a truncated normal and a Glorot-uniform readout (a
+    difference in distribution, assumed small, not tested).
 
     Args:
       input_shape: image shape ``(H, W, C)``; each stage halves the side (rounding down).

@@ -116,12 +116,8 @@ def mlp(
     widths = _validate.int_sequence(widths, "widths")
     act = get_activation(activation)
     readout = _validate.choice(readout, "readout", READOUTS)
-    if not isinstance(bias, bool):
-        raise TypeError(f"`bias` must be True or False, got {bias!r}.")
-    weight_std = _validate.positive_float(weight_std, "weight_std")
-    bias_std = _validate.positive_float(bias_std, "bias_std", allow_zero=True)
-    dtype = _common.check_dtype(dtype)
-    precision = _common.check_precision(precision)
+    weight_std, bias_std, dtype, precision = _common.check_init_args(
+        bias=bias, weight_std=weight_std, bias_std=bias_std, dtype=dtype, precision=precision)
     cfg: dict[str, Any] = dict(d=d, widths=widths, activation=activation_label(activation))
     if bias:
         cfg.update(bias=True, bias_std=bias_std)

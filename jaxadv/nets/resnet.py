@@ -64,12 +64,16 @@ def resnet(
 
     Depth 20 with filters (32, 64, 128) has 22 parameterised layers (1 stem + 18 block convs
     + 2 projections + 1 dense); the spatial side after the two stride-2 stages is ⌈s/4⌉, so
-    the dense fan-in is 128·⌈s/4⌉² and :func:`smoothness_m` is 4 when 4 divides s.
+    the dense fan-in is 128·⌈s/4⌉² and :func:`smoothness_m` is 4 when 4 divides s
+    (s/⌈s/4⌉ otherwise).
 
-    Initialisation: weights ~ N(0, σ_W²/fan_in) with σ_W² = 2 (He-normal; Keras draws a
-    truncated normal, which does not matter for a bias-free ReLU net: the decision boundary
-    of a positively homogeneous net does not depend on the weights' scale, and the paper's
-    theory takes Gaussian weights). Biases:
+    Initialisation: weights ~ N(0, σ_W²/fan_in) with σ_W² = 2 (He-normal), the Gaussian
+    weights of the paper's theory. The authors' Keras code draws a truncated normal (±2σ)
+    instead: a difference in distribution, assumed small and not tested. Positive
+    homogeneity does not remove it: in a plain bias-free ReLU chain it makes each layer's
+    weight scale irrelevant to the sign of f, never the shape of the distribution; and with
+    identity shortcuts not even the scale (the residual branch scales as c² against the
+    identity's 1). Biases:
 
     * ``bias=False`` (default): none. The authors' random networks have Keras' zero-
       initialised biases, which is the same function; their experiments use this.

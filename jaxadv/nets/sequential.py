@@ -92,12 +92,8 @@ def configs(
     *, weight_std: Any, bias: Any, bias_std: Any, dtype: Any, precision: Any, conv_impl: Any
 ) -> tuple[InitConfig, ApplyConfig, dict[str, Any]]:
     """Validated configs, plus the non-default settings for the network's name."""
-    if not isinstance(bias, bool):
-        raise TypeError(f"`bias` must be True or False, got {bias!r}.")
-    weight_std = _validate.positive_float(weight_std, "weight_std")
-    bias_std = _validate.positive_float(bias_std, "bias_std", allow_zero=True)
-    dtype = _common.check_dtype(dtype)
-    precision = _common.check_precision(precision)
+    weight_std, bias_std, dtype, precision = _common.check_init_args(
+        bias=bias, weight_std=weight_std, bias_std=bias_std, dtype=dtype, precision=precision)
     conv_impl = _validate.choice(conv_impl, "conv_impl", CONV_IMPLS)
     extra: dict[str, Any] = {}
     if bias:
@@ -171,7 +167,9 @@ def smoothness_m(net: Network) -> float:
     radius of Corollary 1 scales as 1/M. M = 1 without downsampling (fully connected nets,
     convolutions with stride 1, :func:`small_cnn`); each 2× pooling or stride-2 stage
     multiplies it by about 2, so M = 4 for :func:`resnet` and :func:`lenet` when 4 divides
-    the image side (√(s²/⌈s/4⌉²) otherwise).
+    the image side s. Otherwise the two differ: a stride-2 "same" convolution rounds up
+    (M = s/⌈s/4⌉ for :func:`resnet`) and a 2×2 pooling rounds down (M = s/⌊s/4⌋ for
+    :func:`lenet`), e.g. 10/3 and 10/2 = 5 at s = 10.
 
     Args:
       net: a network built by :func:`sequential` (or :func:`resnet`, :func:`small_cnn`,

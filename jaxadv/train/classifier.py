@@ -2,13 +2,31 @@
 the re-initialisation rule of De Palma, Kiani & Lloyd 2021's released code (PROTOCOLS §1.6).
 
 The authors train ``resnet_v1(depth=20)`` with Keras: Adam (learning rate 1e−4), batch 32,
-sparse categorical cross-entropy on two softmax outputs. Here a network has ONE scalar
-output f(x) and the label 1 ↔ f(x) > 0; the logistic loss log(1 + e^{−(2y−1) f}) is that
-cross-entropy with f the difference of the two logits. Their schedule:
+sparse categorical cross-entropy on two softmax outputs. Their schedule:
 
 1. train one epoch; measure the accuracy on the first 1000 training images;
 2. while it is below 0.53: re-initialise and train one epoch again;
 3. train the remaining epochs (MNIST: 14 more, 15 in all; CIFAR-10: 24 more, 25 in all).
+
+That schedule, the optimiser and its settings are reproduced. Two deviations from their
+training:
+
+* One scalar output instead of two logits. A network here has ONE output f(x), label 1 ↔
+  f(x) > 0, and the logistic loss log(1 + e^{−(2y−1) f}) equals their cross-entropy with
+  f = logit₁ − logit₀ at every point. The optimisation path is not the same, because Adam
+  normalises each coordinate separately [derived, not tested]: the two readout columns get
+  opposite gradients (∂ℓ/∂logit₀ = −∂ℓ/∂logit₁), hence opposite Adam steps, so their
+  difference moves twice as far per step as a single readout would under Adam; and it
+  starts with twice one column's variance. (The layers below the readout see the same
+  gradients as with the scalar output.) Same loss and model class; as if the readout's
+  initial variance and learning rate were doubled.
+* No weight decay by default. Their ``resnet_layer`` puts a Keras ``l2(1e-4)`` kernel
+  regulariser on every convolution, i.e. adds 1e−4·Σ‖W‖² over the conv kernels to the
+  loss. ``weight_decay=1e-4`` adds that penalty here, over every weight tensor named
+  ``"W"`` (conv and dense kernels of :func:`jaxadv.nets.sequential` networks, the hidden
+  layers of :func:`jaxadv.nets.mlp`; biases excluded as in Keras), which for
+  :func:`jaxadv.nets.resnet` also includes the dense readout that their code leaves
+  unregularised.
 
 :func:`train_classifier` runs this for ``n_nets`` networks under one ``vmap``: each epoch is
 one jitted ``lax.scan`` over the mini-batches. Only the networks that fail the check are
@@ -86,13 +104,20 @@ def logistic_loss(f: jax.Array, labels: jax.Array, *, weights: jax.Array | None 
     through exp(log ℓ) would only cost precision.
 
     Args:
-      f: network outputs, shape ``(..., m)``.
-      labels: ``(..., m)`` labels in {0, 1} (any real dtype).
-      weights: optional ``(..., m)`` non-negative weights; the mean is Σ w_i ℓ_i / Σ w_i
-        (0/1 weights mask out the padding of a partial batch).
+      f: network outputs, shape ``(..., m)`` with m ≥ 1.
+      labels: labels in {0, 1} (bool, integer or float dtype), the shape of ``f`` exactly
+        (no broadcasting).
+      weights: optional non-negative weights, the shape of ``f`` exactly; the mean is
+        Σ w_i ℓ_i / Σ w_i (0/1 weights mask out the padding of a partial batch), so each
+        row needs a positive sum.
 
     Returns:
       ``f.shape[:-1]``, in the dtype of ``f``.
+
+    Raises:
+      TypeError, ValueError: for a wrong dtype or shape, labels outside {0, 1}, or negative,
+        non-finite or all-zero weights, naming the argument. Inside ``jit`` the shapes and
+        dtypes are still checked; the values only when they are concrete (not tracers).
 
     Examples:
       >>> import jax.numpy as jnp
@@ -100,13 +125,56 @@ def logistic_loss(f: jax.Array, labels: jax.Array, *, weights: jax.Array | None 
       >>> round(float(logistic_loss(jnp.array([0.0, 100.0, -100.0]), jnp.array([1, 1, 1]))), 4)  # (ln 2 + 0 + 100)/3
       33.5644
     """
-    f = jnp.asarray(f)
+    f, labels, weights = _check_loss_args(f, labels, weights)
     s = 2 * jnp.asarray(labels, f.dtype) - 1
     per = jax.nn.softplus(-s * f)
     if weights is None:
         return jnp.mean(per, axis=-1)
     w = jnp.asarray(weights, f.dtype)
     return jnp.sum(w * per, axis=-1) / jnp.sum(w, axis=-1)
+
+
+def _real_array(x: Any, name: str, what: str) -> Any:
+    """``x`` as an array of a real (or bool) dtype; a tracer is kept, anything else goes to NumPy."""
+    if not _validate.is_tracer(x):
+        try:
+            x = np.asarray(x)
+        except Exception as e:  # noqa: BLE001 - any conversion failure is the caller's input
+            raise TypeError(f"`{name}` must be an array of {what}, got {type(x).__name__}.") from e
+    dtype = np.dtype(x.dtype)
+    if not (dtype == np.bool_ or np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
+        raise TypeError(f"`{name}` must hold {what} (bool, integer or float), got dtype {dtype}.")
+    return x
+
+
+def _check_loss_args(f: Any, labels: Any, weights: Any) -> tuple[jax.Array, Any, Any]:
+    f = _validate.float_array(f, "f", finite=False)
+    if f.ndim == 0 or f.shape[-1] == 0:
+        raise ValueError(f"`f` must have shape (..., m) with m ≥ 1 outputs to average over, got {tuple(f.shape)}.")
+    labels = _real_array(labels, "labels", "0/1 labels")
+    if tuple(labels.shape) != tuple(f.shape):
+        raise ValueError(f"`labels` must have the shape of `f`, {tuple(f.shape)}, got {tuple(labels.shape)}.")
+    if not _validate.is_tracer(labels):
+        bad = (labels != 0) & (labels != 1)
+        if np.any(bad):
+            raise ValueError(
+                f"`labels` must hold labels in {{0, 1}}, got values such as {np.unique(labels[bad])[:5].tolist()}."
+            )
+    if weights is None:
+        return f, labels, None
+    weights = _real_array(weights, "weights", "non-negative weights")
+    if tuple(weights.shape) != tuple(f.shape):
+        raise ValueError(f"`weights` must have the shape of `f`, {tuple(f.shape)}, got {tuple(weights.shape)}.")
+    if not _validate.is_tracer(weights):
+        w = weights.astype(np.float64)
+        if not np.all(np.isfinite(w)) or np.any(w < 0):
+            bad = w[~(w >= 0) | ~np.isfinite(w)]
+            raise ValueError(f"`weights` must be finite and ≥ 0, got values such as {bad[:5].tolist()}.")
+        if np.any(np.sum(w, axis=-1) == 0):
+            raise ValueError(
+                "`weights` must have a positive sum along the last axis (the mean divides by it), got a row of zeros."
+            )
+    return f, labels, weights
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,13 +252,26 @@ def _attempt_keys(key: jax.Array, attempt: jax.Array) -> tuple[jax.Array, jax.Ar
     return k_init, k_shuffle
 
 
+def _is_kernel(path: tuple[Any, ...]) -> bool:
+    return bool(path) and isinstance(path[-1], jax.tree_util.DictKey) and path[-1].key == "W"
+
+
+def _l2_penalty(params: Params) -> jax.Array:
+    """Σ‖W‖² over the leaves named ``"W"`` (conv and dense kernels; biases and other names excluded)."""
+    leaves = [leaf for path, leaf in jax.tree_util.tree_leaves_with_path(params) if _is_kernel(path)]
+    return sum((jnp.sum(jnp.square(w)) for w in leaves), jnp.zeros((), leaves[0].dtype if leaves else None))
+
+
 def _n_batches(cfg: _Config) -> int:
     return -(-cfg.n // cfg.batch_size)
 
 
-def _epoch_one(cfg: _Config, learning_rate, images, labels, state: _State, key, attempt, epoch):
+def _epoch_one(cfg: _Config, learning_rate, weight_decay, images, labels, state: _State, key, attempt, epoch):
     """One epoch of one network: ⌈N/B⌉ Adam steps, the last on the N mod B remaining images
-    (as Keras' ``fit``), which are padded to B with zero weight so every step has one shape."""
+    (as Keras' ``fit``), which are padded to B with zero weight so every step has one shape.
+    Each step minimises the batch's mean logistic loss + weight_decay·Σ‖W‖² (Keras adds its
+    regularisation losses to the batch loss the same way); the epoch's reported loss is the
+    logistic part."""
     _, k_shuffle = _attempt_keys(key, attempt)
     n, b, n_b = cfg.n, cfg.batch_size, _n_batches(cfg)
     perm = jax.random.permutation(jax.random.fold_in(k_shuffle, epoch), n).astype(jnp.int32)
@@ -200,7 +281,8 @@ def _epoch_one(cfg: _Config, learning_rate, images, labels, state: _State, key, 
 
     def batch_loss(params, xb, yb, wb):
         f = jax.vmap(cfg.net.apply, in_axes=(None, 0))(params, xb)
-        return logistic_loss(f, yb, weights=wb)
+        data = logistic_loss(f, yb, weights=wb)
+        return data + weight_decay * _l2_penalty(params), data
 
     def step(s: _State, t):
         start = t * b
@@ -208,7 +290,7 @@ def _epoch_one(cfg: _Config, learning_rate, images, labels, state: _State, key, 
         w = (start + jnp.arange(b) < n).astype(dtype)
         xb = images[idx].astype(dtype)
         yb = labels[idx].astype(dtype)
-        value, grads = jax.value_and_grad(batch_loss)(s.params, xb, yb, w)
+        (_, value), grads = jax.value_and_grad(batch_loss, has_aux=True)(s.params, xb, yb, w)
         updates, opt_state = tx.update(grads, s.opt_state, s.params)
         return _State(optax.apply_updates(s.params, updates), opt_state), value * jnp.sum(w)
 
@@ -227,17 +309,17 @@ def _init_batched(net: Network, optimizer, n_nets, learning_rate, keys, attempts
     return fn(keys, attempts) if n_nets is None else jax.vmap(fn)(keys, attempts)
 
 
-def _epoch_batched(cfg: _Config, learning_rate, images, labels, state, keys, attempts, epoch):
-    fn = functools.partial(_epoch_one, cfg, learning_rate, images, labels)
+def _epoch_batched(cfg: _Config, learning_rate, weight_decay, images, labels, state, keys, attempts, epoch):
+    fn = functools.partial(_epoch_one, cfg, learning_rate, weight_decay, images, labels)
     if cfg.n_nets is None:
         return fn(state, keys, attempts, epoch)
     return jax.vmap(fn, in_axes=(0, 0, 0, None))(state, keys, attempts, epoch)
 
 
 # Initialisation is a program of its own, so the (larger) epoch program is compiled once and
-# serves the first epoch, the restarts and the remaining epochs. The epoch number and the
-# learning rate are traced: one compile serves every epoch, every block of networks of the
-# same size and every rate.
+# serves the first epoch, the restarts and the remaining epochs. The epoch number, the
+# learning rate and the weight decay are traced: one compile serves every epoch, every block
+# of networks of the same size, every rate and every weight decay.
 _init_jit = jax.jit(_init_batched, static_argnames=("net", "optimizer", "n_nets"))
 _epoch_jit = jax.jit(_epoch_batched, static_argnames=("cfg",))
 
@@ -305,10 +387,15 @@ def _check_labels(labels: Any, shape: tuple[int, ...]) -> jax.Array:
     return jnp.asarray(arr, jnp.int32)
 
 
-def _check_real(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
-        raise ValueError(f"`{name}` must be a finite real number, got {value!r}.")
-    return float(value)
+def _check_threshold(value: Any) -> float:
+    # Values above 1 are allowed on purpose: no accuracy reaches them, so every network is
+    # re-initialised max_restarts times and reported (a way to exercise the restart path).
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`restart_threshold` must be a real number (an accuracy, e.g. 0.53), got {value!r}.")
+    v = float(value)
+    if not (math.isfinite(v) and v >= 0):
+        raise ValueError(f"`restart_threshold` must be finite and ≥ 0 (an accuracy, e.g. 0.53), got {value!r}.")
+    return v
 
 
 def _check_non_negative_int(value: Any, name: str) -> int:
@@ -337,9 +424,15 @@ def train_classifier(
     max_restarts: int = 10,
     throw: bool = False,
     progress: bool = False,
+    weight_decay: float = 0.0,
 ) -> ClassifierResult:
-    """Trains ``n_nets`` binary classifiers with Adam on the logistic loss as De Palma et al. 2021's
-    code does (PROTOCOLS §1.6), re-initialising those that fail the first-epoch check.
+    """Trains ``n_nets`` binary classifiers with Adam on the logistic loss with De Palma et al.
+    2021's schedule (PROTOCOLS §1.6), re-initialising those that fail the first-epoch check.
+
+    Two deviations from the authors' training (see the module docstring): one scalar output
+    instead of two softmax logits (the same loss at every point, but not the same Adam
+    trajectory, since Adam normalises per coordinate), and no ``l2(1e-4)`` kernel
+    regulariser unless ``weight_decay=1e-4`` is given.
 
     Each network: draw params, train one epoch, measure the accuracy on the first
     ``restart_check`` images; while it is below ``restart_threshold``, re-initialise (fresh
@@ -370,15 +463,25 @@ def train_classifier(
         b1 = 0.9, b2 = 0.999, eps = 1e−8; Keras' Adam has eps = 1e−7 added to the
         uncorrected √v, a difference only when gradients are tiny). Static: pass the same
         object again to reuse the compiled program.
-      restart_threshold: re-initialise while the check accuracy is below this (0.53; 0 never
-        re-initialises).
+      restart_threshold: re-initialise while the check accuracy is below this (0.53), a
+        finite number ≥ 0. 0 never re-initialises; a value above 1 is never reached, so
+        every network is re-initialised ``max_restarts`` times and reported with
+        ``passed=False`` (a deliberate way to exercise the restart path).
       restart_check: the check uses the first ``min(restart_check, N)`` training images (1000).
       max_restarts: most re-initialisations per network (the authors' loop is unbounded; 10
         bounds the cost of a network that never learns).
       throw: with ``True``, a network still below the threshold after ``max_restarts`` raises
         ``RuntimeError`` (before the remaining epochs); with ``False`` it is trained on and
         reported (``passed=False``) with a ``RuntimeWarning``.
-      progress: show a tqdm bar over the epochs.
+      progress: show a tqdm bar over the epochs (``True`` or ``False``).
+      weight_decay: λ ≥ 0 of an L2 penalty λ·Σ‖W‖² added to each batch's mean loss, the sum
+        over every parameter leaf named ``"W"`` (the kernels of :mod:`jaxadv.nets.layers`
+        and of :func:`jaxadv.nets.mlp`'s hidden layers; biases and readout vectors named
+        otherwise are excluded). 1e−4 is the authors' Keras ``l2(1e-4)`` on the conv kernels
+        (for :func:`jaxadv.nets.resnet` it also covers the dense readout, which their code
+        leaves unregularised). The penalty goes through Adam like the loss (as Keras does;
+        not AdamW's decoupled decay). Traced: changing it does not recompile. The reported
+        ``loss`` is the logistic loss alone. 0 (default): no penalty.
 
     Returns:
       A :class:`ClassifierResult`.
@@ -407,20 +510,32 @@ def train_classifier(
         if not isinstance(optimizer, optax.GradientTransformation):
             raise TypeError(f"`optimizer` must be an optax.GradientTransformation, got {type(optimizer).__name__}.")
     lr = 1e-4 if learning_rate is None else _validate.positive_float(learning_rate, "learning_rate")
-    threshold = _check_real(restart_threshold, "restart_threshold")
+    threshold = _check_threshold(restart_threshold)
     restart_check = _validate.positive_int(restart_check, "restart_check")
     max_restarts = _check_non_negative_int(max_restarts, "max_restarts")
     if not isinstance(throw, bool):
         raise TypeError(f"`throw` must be True or False, got {throw!r}.")
+    if not isinstance(progress, bool):
+        raise TypeError(f"`progress` must be True or False, got {progress!r}.")
+    weight_decay = _validate.positive_float(weight_decay, "weight_decay", allow_zero=True)
     images = _check_images(images, net)
     n = int(images.shape[0])
     labels = _check_labels(labels, (n,))
     if batch_size > n:
         raise ValueError(f"`batch_size` must be at most the number of images N = {n}, got {batch_size}.")
 
+    param_shapes = jax.eval_shape(net.init, key)
+    paths = [path for path, _ in jax.tree_util.tree_leaves_with_path(param_shapes)]
+    if weight_decay > 0 and not any(map(_is_kernel, paths)):
+        names = ", ".join(jax.tree_util.keystr(path) for path in paths[:6])
+        raise ValueError(
+            f'`weight_decay` > 0 penalises the parameters named "W", but {net.name} has none (it has {names}).'
+        )
+
     cfg = _Config(net, n, batch_size, optimizer, n_nets)
-    dtype = jnp.result_type(*jax.tree.leaves(jax.eval_shape(net.init, key)))
+    dtype = jnp.result_type(*jax.tree.leaves(param_shapes))
     learning_rate = jnp.asarray(lr, dtype)
+    decay = jnp.asarray(weight_decay, dtype)
     keys = key if n_nets is None else jax.random.split(key, n_nets)
     shape = () if n_nets is None else (n_nets,)
     attempts = jnp.zeros(shape, jnp.int32)
@@ -437,7 +552,7 @@ def train_classifier(
         bar = tqdm(total=epochs, unit="epoch")
     try:
         state = _init_jit(net, optimizer, n_nets, learning_rate, keys, attempts)
-        state, loss0 = _epoch_jit(cfg, learning_rate, images, labels, state, keys, attempts, 0)
+        state, loss0 = _epoch_jit(cfg, learning_rate, decay, images, labels, state, keys, attempts, 0)
         acc0 = check(state.params)
         failing = _failing(acc0, threshold, n_check)
         for _ in range(max_restarts):
@@ -446,7 +561,7 @@ def train_classifier(
             mask = jnp.asarray(failing)
             attempts = attempts + mask.astype(jnp.int32)
             new_state = _init_jit(net, optimizer, n_nets, learning_rate, keys, attempts)
-            new_state, new_loss0 = _epoch_jit(cfg, learning_rate, images, labels, new_state, keys, attempts, 0)
+            new_state, new_loss0 = _epoch_jit(cfg, learning_rate, decay, images, labels, new_state, keys, attempts, 0)
             new_acc0 = check(new_state.params)
             state, loss0, acc0 = _select(mask, (new_state, new_loss0, new_acc0), (state, loss0, acc0))
             failing = _failing(acc0, threshold, n_check)
@@ -466,7 +581,7 @@ def train_classifier(
         if bar is not None:
             bar.update(1)
         for epoch in range(1, epochs):
-            state, loss_e = _epoch_jit(cfg, learning_rate, images, labels, state, keys, attempts, epoch)
+            state, loss_e = _epoch_jit(cfg, learning_rate, decay, images, labels, state, keys, attempts, epoch)
             epoch_losses.append(loss_e)
             if bar is not None:
                 bar.update(1)
