@@ -63,3 +63,18 @@ def table(rows: list[dict[str, Any]], columns: list[tuple[str, str, str]]) -> st
     lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def rates(timing: dict[str, Any], work: float, unit: str) -> dict[str, Any]:
+    """A timing from :func:`timeit` as rates of ``work`` per second (min/median/max) plus
+    the compile time (first call minus a median call), without the call's result."""
+    return {
+        f"{unit}_per_s": {
+            "min": work / timing["max_s"],
+            "median": work / timing["median_s"],
+            "max": work / timing["min_s"],
+        },
+        "seconds": {"min": timing["min_s"], "median": timing["median_s"], "max": timing["max_s"]},
+        "compile_s": max(timing["first_call_s"] - timing["median_s"], 0.0),
+        "repeats": timing["repeats"],
+    }

@@ -102,7 +102,7 @@ def run_baseline(name: str, family: str, params_one: dict, xs: np.ndarray, *, ma
     net = torch_network(family, params_one)
     R = float(np.max(np.abs(xs))) + margin
     scale = 2 * R
-    model = BoxClassifier(net, scale)
+    model = BoxClassifier(net, scale).eval()  # Foolbox warns about a model in training mode
     u = torch.tensor(xs / scale + 0.5, dtype=torch.float32)
     with torch.no_grad():
         f = net(torch.tensor(xs, dtype=torch.float32))
