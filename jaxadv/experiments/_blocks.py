@@ -1,4 +1,4 @@
-"""How many networks of a sweep cell to hold in memory at once."""
+"""How a sweep's networks are cut into blocks: by count, or by what fits in memory."""
 
 from __future__ import annotations
 
@@ -15,3 +15,8 @@ def net_block(n_net: int, bytes_per_net: int, budget: int = NET_BYTES) -> int:
     """
     fit = max(1, budget // max(bytes_per_net, 1))
     return max(b for b in range(1, n_net + 1) if n_net % b == 0 and b <= fit)
+
+
+def ranges(n_net: int, size: int) -> list[tuple[int, int]]:
+    """Networks ``0 … n_net − 1`` in consecutive blocks ``[start, stop)`` of ``size`` (the last may be shorter)."""
+    return [(b, min(b + size, n_net)) for b in range(0, n_net, size)]

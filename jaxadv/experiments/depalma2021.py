@@ -103,6 +103,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxadv import attacks, kernels, nets
+from jaxadv.experiments import _blocks as _blocks_of
 from jaxadv.experiments import depalma2021_trained
 from jaxadv.experiments._spec import Experiment
 from jaxadv.experiments.claims import Claim
@@ -260,7 +261,7 @@ def _draw_embedded(net: nets.Network, key: jax.Array, n: jax.Array, count: int, 
 
 def _blocks(config: Mapping[str, Any]) -> list[tuple[int, int]]:
     size = config["nets_per_cell"]
-    return [(b, min(b + size, config["n_net"])) for b in range(0, config["n_net"], size)]
+    return _blocks_of.ranges(config["n_net"], size)
 
 
 def _cell_name(arch: str, n: int, block: tuple[int, int]) -> str:

@@ -72,6 +72,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxadv import attacks, data, kernels, nets, train
+from jaxadv.experiments._blocks import ranges
 from jaxadv.experiments._spec import RunOptions, cell_key
 from jaxadv.experiments.claims import Claim
 
@@ -191,7 +192,7 @@ def _used_sources(config: Mapping[str, Any]) -> list[str]:
 
 def _blocks(images: Mapping[str, Any]) -> list[tuple[int, int]]:
     size = images["nets_per_cell"]
-    return [(b, min(b + size, images["n_nets"])) for b in range(0, images["n_nets"], size)]
+    return ranges(images["n_nets"], size)
 
 
 def _cell_name(source: str, block: tuple[int, int]) -> str:

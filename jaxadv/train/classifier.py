@@ -147,6 +147,12 @@ def _real_array(x: Any, name: str, what: str) -> Any:
     return x
 
 
+def _check_binary(labels: np.ndarray) -> None:
+    bad = (labels != 0) & (labels != 1)
+    if np.any(bad):
+        raise ValueError(f"`labels` must hold labels in {{0, 1}}, got values such as {np.unique(labels[bad])[:5].tolist()}.")
+
+
 def _check_loss_args(f: Any, labels: Any, weights: Any) -> tuple[jax.Array, Any, Any]:
     f = _validate.float_array(f, "f", finite=False)
     if f.ndim == 0 or f.shape[-1] == 0:
@@ -155,11 +161,7 @@ def _check_loss_args(f: Any, labels: Any, weights: Any) -> tuple[jax.Array, Any,
     if tuple(labels.shape) != tuple(f.shape):
         raise ValueError(f"`labels` must have the shape of `f`, {tuple(f.shape)}, got {tuple(labels.shape)}.")
     if not _validate.is_tracer(labels):
-        bad = (labels != 0) & (labels != 1)
-        if np.any(bad):
-            raise ValueError(
-                f"`labels` must hold labels in {{0, 1}}, got values such as {np.unique(labels[bad])[:5].tolist()}."
-            )
+        _check_binary(labels)
     if weights is None:
         return f, labels, None
     weights = _real_array(weights, "weights", "non-negative weights")
@@ -371,19 +373,12 @@ def _check_images(images: Any, net: Network, *, lead_ranks: tuple[int, ...] = (1
 def _check_labels(labels: Any, shape: tuple[int, ...]) -> jax.Array:
     if _validate.is_tracer(labels):
         raise TypeError("`labels` must be concrete (training and accuracy run their own jit), got a tracer.")
-    try:
-        arr = np.asarray(labels)
-    except Exception as e:  # noqa: BLE001 - any conversion failure is the caller's input
-        raise TypeError(f"`labels` must be an array of 0/1 labels, got {type(labels).__name__}.") from e
-    if not (arr.dtype == np.bool_ or np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise TypeError(f"`labels` must hold 0/1 labels (bool, integer or float), got dtype {arr.dtype}.")
+    arr = _real_array(labels, "labels", "0/1 labels")
     if tuple(arr.shape) != tuple(shape):
         raise ValueError(
             f"`labels` must have shape {tuple(shape)} (one label per image of `images`), got {tuple(arr.shape)}."
         )
-    bad = (arr != 0) & (arr != 1)
-    if np.any(bad):
-        raise ValueError(f"`labels` must hold labels in {{0, 1}}, got values such as {np.unique(arr[bad])[:5].tolist()}.")
+    _check_binary(arr)
     return jnp.asarray(arr, jnp.int32)
 
 
