@@ -22,6 +22,12 @@ class Network(NamedTuple):
     ``init`` and ``apply`` are frozen dataclasses that compare equal when their configuration
     is equal, so two calls ``mlp(100, [100])`` give equal, equally hashed networks and a jitted
     kernel compiled for one is reused for the other.
+
+    Optional first-layer protocol: an ``apply`` may also define ``first_linear(params, x)``, a
+    map linear in ``x`` (e.g. W₁x), and ``after_first(params, z)`` with
+    ``apply(params, x) == after_first(params, first_linear(params, x))``. Attacks along a ray
+    x + ηu then compute ``first_linear`` of x and u once and evaluate only the later layers
+    per η (:func:`jaxadv.attacks.one_step`). ``mlp`` and ``two_layer`` define it.
     """
 
     init: Callable[[jax.Array], Params]

@@ -62,12 +62,24 @@ class _Apply:
 
     def __call__(self, params: dict[str, Any], x: jax.Array) -> jax.Array:
         _common.check_input(x, (self.d,))
-        h = x
-        for layer in params["hidden"]:
-            z = _common.matvec(layer["W"], h, self.precision)
+        return self.after_first(params, self.first_linear(params, x))
+
+    # The split below is the optional "first layer" protocol (see nets.Network): attacks
+    # along a ray x + ηu evaluate first_linear once for x and once for u, because the first
+    # layer's pre-activations are then affine in η and only the later layers are recomputed.
+    def first_linear(self, params: dict[str, Any], x: jax.Array) -> jax.Array:
+        """W₁x: the first layer's pre-activation without its bias (linear in x)."""
+        return _common.matvec(params["hidden"][0]["W"], x, self.precision)
+
+    def after_first(self, params: dict[str, Any], z: jax.Array) -> jax.Array:
+        """f given the first layer's linear part z = W₁x."""
+        h = z
+        for i, layer in enumerate(params["hidden"]):
+            if i > 0:
+                h = _common.matvec(layer["W"], h, self.precision)
             if "b" in layer:
-                z = z + layer["b"]
-            h = self.activation(z)
+                h = h + layer["b"]
+            h = self.activation(h)
         out = jnp.dot(params["readout"]["w"], h, precision=_common.PRECISIONS[self.precision])
         if "b" in params["readout"]:
             out = out + params["readout"]["b"]

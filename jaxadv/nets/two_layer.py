@@ -47,7 +47,17 @@ class _Apply:
 
     def __call__(self, params: dict[str, jax.Array], x: jax.Array) -> jax.Array:
         _common.check_input(x, (self.d,))
-        h = self.activation(_common.matvec(params["W"], x, self.precision))
+        return self.after_first(params, self.first_linear(params, x))
+
+    # The optional "first layer" protocol (see nets.Network): along a ray x + ηu the hidden
+    # pre-activations are affine in η, so f there costs O(k) once Wx and Wu are known.
+    def first_linear(self, params: dict[str, jax.Array], x: jax.Array) -> jax.Array:
+        """Wx: the hidden pre-activations (linear in x)."""
+        return _common.matvec(params["W"], x, self.precision)
+
+    def after_first(self, params: dict[str, jax.Array], z: jax.Array) -> jax.Array:
+        """f given the hidden pre-activations z = Wx."""
+        h = self.activation(z)
         return jnp.dot(params["a"], h, precision=_common.PRECISIONS[self.precision]) / math.sqrt(self.k)
 
 
