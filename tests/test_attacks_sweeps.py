@@ -45,8 +45,11 @@ def test_attacks_run_under_an_outer_jit_without_retracing(name):
     traced = chex.assert_max_traces(fn, n=1)
     jitted = jax.jit(traced)
     # Under an outer jit the closed-over params are compile-time constants and XLA may fuse
-    # differently: equal to float32 rounding, not bit for bit.
-    np.testing.assert_allclose(np.asarray(jitted(a)), direct, rtol=1e-5, atol=1e-6)
+    # differently: equal to float32 rounding, not bit for bit. one_step's search stops at a
+    # bracket of relative width rtol = 1e-4 (its default), and a rounding-level change of f
+    # can move the probes and so the returned end within that bracket: 2·rtol covers both ends.
+    rtol = 2e-4 if name.startswith("one_step") else 1e-5
+    np.testing.assert_allclose(np.asarray(jitted(a)), direct, rtol=rtol, atol=1e-6)
     jitted(b)  # a new value, same shapes: no second trace
 
 

@@ -1,6 +1,9 @@
-"""The benchmark scripts run end to end at their smallest scale (opt-in: they take minutes)."""
+"""The benchmark suite: its sections at tiny sizes, its wiring, the targets judged from synthetic numbers
+and RESULTS.md rendering (the end-to-end runs of whole scripts are opt-in, marked slow)."""
 
 import json
+import sys
+import types
 
 import pytest
 
@@ -62,24 +65,39 @@ def test_kernel_flop_count_is_the_hand_count():
     assert kernels.flops_per_pair(1, 1, 2) == 12.0
 
 
-def test_kernels_at_a_tiny_cell_runs_both_regimes_and_checks_them():
+def test_kernels_at_a_tiny_cell_runs_every_regime_and_checks_them(monkeypatch):
     from benchmarks import kernels, roofline
 
+    monkeypatch.setattr(kernels, "INIT_CHUNK", 2)  # 4 networks: two blocks of two
     roof = roofline.run(quick=True, square=32, bandwidth_bytes=1 << 14, repeats=1)
-    res = kernels.run(quick=True, baselines=False, cells=[dict(d=3, k=4, depth=2, n_net=2)], n_x=5, repeats=2,
-                      roofline_result=roof)
+    # philox alone: it compiles in a fraction of threefry's time, and the code path is the same.
+    res = kernels.run(quick=True, baselines=False, cells=[dict(d=3, k=4, depth=2, n_net=4)], n_x=5, repeats=1,
+                      roofline_result=roof, key_impls=("philox4x32",))
     (cell,) = res["cells"]
-    assert cell["flops_per_pair"] == 128.0 and cell["n_net"] * cell["n_x"] == 10
+    assert cell["flops_per_pair"] == 128.0 and cell["n_net"] * cell["n_x"] == 20
     rows = {r["impl"]: r for r in cell["rows"]}
-    assert set(rows) == {"jaxadv.evaluate", "jaxadv.evaluate+init"}
+    generated = {kernels.generated_name("philox4x32", c) for c in (False, True)}
+    assert set(rows) == {kernels.PREGENERATED} | generated
+    assert set(kernels.KEY_IMPLS) == {"threefry2x32", "philox4x32"}  # what the suite runs
     for r in rows.values():
         assert _finite_positive(r["pairs_per_s"]) and _finite_positive(r["flops_per_s"])
         assert r["flops_per_s"]["median"] == r["pairs_per_s"]["median"] * 128.0
         assert r["fraction_of_cell_matmul"] > 0 and r["fraction_of_square_matmul"] > 0
-    # Drawing the weights inside the jitted call gives the networks init_many gives outside.
-    assert rows["jaxadv.evaluate+init"]["matches_pregenerated"] is True
+    for name in generated:
+        # Every way of drawing inside the timed call gives the networks init_many gives outside
+        # it from the same key; only the unchunked draws are the library's public way.
+        assert rows[name]["matches_pregenerated"] is True
+        assert rows[name]["public"] is ("chunked" not in name)
+        assert rows[name]["init_chunk"] == (2 if "chunked" in name else None)
     assert len(roof["cells"]) == 1  # the cell's ceiling is recorded with the roofline
-    assert kernels.rows(res)[0]["cell"] == "(3, 4, 2) x2"
+    assert kernels.rows(res)[0]["cell"] == "(3, 4, 2) x4"
+
+
+def test_init_chunk_is_the_largest_divisor_up_to_the_target():
+    from benchmarks import kernels
+
+    assert [kernels.init_chunk(n) for n in (1, 7, 10, 20, 30, 40, 1000, 12)] == [1, 7, 10, 10, 10, 10, 10, 6]
+    assert kernels.init_chunk(13) == 1  # a prime above the target: one network per block
 
 
 def test_torch_baseline_matches_jaxadv_at_a_tiny_cell():
@@ -88,22 +106,302 @@ def test_torch_baseline_matches_jaxadv_at_a_tiny_cell():
 
     res = kernels.run_cell(dict(d=3, k=4, depth=2, n_net=2), repeats=1, baselines=True, n_x=5)
     rows = {r["impl"]: r for r in res["rows"]}
-    assert rows["torch_loop"]["outputs_match"] and rows["torch_bmm"]["outputs_match"]
-    assert set(res["ratios_jaxadv_over_torch"]) == {
-        "pregenerated_vs_torch_loop", "pregenerated_vs_torch_bmm", "generated_vs_torch_bmm_generated"}
+    for name in ("torch_loop", "torch_bmm", "torch_vmap"):
+        assert rows[name]["outputs_match"], name
+    ratios = res["ratios_jaxadv_over_torch"]
+    assert ratios["best_torch_batched_generated"] in {"torch_bmm+randn", "torch_vmap+randn"}
+    assert ratios["best_public_generated"] in kernels.PUBLIC
 
 
 def test_suite_entry_point_writes_one_json(tmp_path, monkeypatch):
     from benchmarks import __main__ as suite
-    from benchmarks import kernels, roofline
+    from benchmarks import roofline
 
     monkeypatch.setattr(roofline, "QUICK", dict(square=32, bandwidth_bytes=1 << 14, repeats=1))
-    monkeypatch.setattr(kernels, "QUICK_CELLS", [dict(d=3, k=4, depth=1, n_net=2)])
-    monkeypatch.setattr(kernels, "QUICK", dict(repeats=1))
     out = tmp_path / "suite.json"
-    assert suite.main(["--quick", "--no-baselines", "--only", "roofline,kernels", "--out", str(out)]) == 0
+    assert suite.main(["--quick", "--no-baselines", "--only", "roofline", "--out", str(out)]) == 0
     res = json.loads(out.read_text())
-    assert res["environment"]["backend"] and res["sections"] == ["roofline", "kernels"]
-    assert "attacks" not in res and res["kernels"]["cells"][0]["cell"] == [3, 4, 1]
+    assert res["environment"]["backend"] and res["sections"] == ["roofline"]
+    assert "kernels" not in res and res["roofline"]["square"]["shape"] == [32, 32, 32]
+    assert len(res["loadavg"]["start"]) == 3 and len(res["loadavg"]["end"]) == 3
+    assert res["targets"] == {}  # no section with a target ran
     with pytest.raises(SystemExit):
         suite.main(["--only", "nope"])
+
+
+def test_reproduce_runs_only_in_full_suites_unless_named():
+    from benchmarks import __main__ as suite
+
+    assert "reproduce" not in suite.default_sections(quick=True)
+    assert suite.default_sections(quick=False) == list(suite.SECTIONS)
+    assert suite._sections("reproduce,one_step") == ["reproduce", "one_step"]
+
+
+def test_default_output_name_has_backend_and_device_kind(monkeypatch):
+    from benchmarks import __main__ as suite
+
+    class Dev:
+        device_kind = "NVIDIA H200"
+
+    monkeypatch.setattr(suite.jax, "default_backend", lambda: "gpu")
+    monkeypatch.setattr(suite.jax, "devices", lambda: [Dev(), Dev()])
+    assert suite.default_out(False).endswith("results/suite-gpu-nvidia-h200.json")
+    Dev.device_kind = "cpu"
+    monkeypatch.setattr(suite.jax, "default_backend", lambda: "cpu")
+    assert suite.default_out(True).endswith("results/suite-cpu-quick.json")
+
+
+# ---------------------------------------------------------------------------------------
+# the one_step section, through a stand-in module
+
+
+def _one_step_cell(depth, time_ratio):
+    return {"network": f"mlp L={depth}", "cell": [10, 10, depth], "n_net": 2,
+            "algorithms": [{"algorithm": "one_step", "time_ratio": time_ratio, "counted_median_pair": 2.0,
+                            "counted_batch_max": 2.5, "success_rate": 1.0,
+                            "accuracy": {"median_rel_err": 1e-5, "max_rel_err": 9e-5}},
+                           {"algorithm": "grid+bisection (previous)", "time_ratio": 0.5}]}
+
+
+def _fake_one_step(cells):
+    mod = types.ModuleType("benchmarks.one_step")
+    mod.calls = []
+
+    def run(*, quick):
+        mod.calls.append(quick)
+        return {"cells": cells}
+
+    mod.run = run
+    mod.rows = lambda res: [{"L": c["cell"][-1], "equivalents": c["algorithms"][0]["time_ratio"]} for c in res["cells"]]
+    mod.COLUMNS = [("L", "L", "d"), ("equivalents", "fwd+grad equivalents", ".2f")]
+    mod.main = lambda argv=None: 0
+    return mod
+
+
+def _install(monkeypatch, mod):
+    import benchmarks
+
+    monkeypatch.setitem(sys.modules, "benchmarks.one_step", mod)
+    if mod is None:
+        monkeypatch.delattr(benchmarks, "one_step", raising=False)
+    else:
+        monkeypatch.setattr(benchmarks, "one_step", mod, raising=False)
+
+
+def test_suite_runs_the_one_step_section_and_judges_its_target(tmp_path, monkeypatch, capsys):
+    from benchmarks import __main__ as suite
+
+    mod = _fake_one_step([_one_step_cell(1, 2.5), _one_step_cell(4, 6.5)])
+    _install(monkeypatch, mod)
+    out = tmp_path / "suite.json"
+    assert suite.main(["--quick", "--only", "one_step", "--out", str(out)]) == 0
+    assert mod.calls == [True]
+    res = json.loads(out.read_text())
+    assert res["one_step"]["cells"][0]["algorithms"][0]["time_ratio"] == 2.5
+    t = res["targets"]["one_step.equivalents"]
+    # 2.5 <= 3 at L = 1, but 6.5 > 6 at L = 4.
+    assert [r["met"] for r in t["rows"]] == [True, False] and t["met"] is False
+    printed = capsys.readouterr().out
+    assert "fwd+grad equivalents" in printed and "NOT MET" in printed
+
+
+def test_suite_records_a_missing_one_step_module_as_skipped(tmp_path, monkeypatch):
+    from benchmarks import __main__ as suite
+
+    _install(monkeypatch, None)
+    out = tmp_path / "suite.json"
+    assert suite.main(["--quick", "--only", "one_step", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert "not in this checkout" in res["one_step"]["skipped"] and res["targets"] == {}
+
+
+# ---------------------------------------------------------------------------------------
+# the reproduce section, with a stand-in command
+
+_FAKE_REPRODUCE = """
+import json, os, sys
+out = sys.argv[sys.argv.index("--out") + 1]
+data = os.environ["JAXADV_DATA_DIR"]
+assert os.path.isdir(data) and not os.listdir(data), "the data directory must be empty"
+assert not os.path.exists(out), "the results directory must be fresh"
+for name, holds in (("a", [True, True, False]), ("b", [None, True])):
+    os.makedirs(os.path.join(out, name))
+    with open(os.path.join(out, name, "results.json"), "w") as fh:
+        json.dump({"claims": [{"id": str(i), "holds": h} for i, h in enumerate(holds)]}, fh)
+os.makedirs(os.path.join(out, "a.superseded-1"))
+print("report: done")
+"""
+
+
+def test_reproduce_section_times_a_fresh_hermetic_run_and_counts_claims(tmp_path, monkeypatch):
+    from benchmarks import __main__ as suite
+    from benchmarks import reproduce
+
+    monkeypatch.setattr(reproduce, "COMMAND", ("-c", _FAKE_REPRODUCE))
+    out = tmp_path / "suite.json"
+    assert suite.main(["--quick", "--only", "reproduce", "--out", str(out)]) == 0
+    r = json.loads(out.read_text())["reproduce"]
+    assert r["returncode"] == 0 and r["wall_s"] > 0
+    assert r["claims"]["per_experiment"] == {"a": {"holds": 2, "fails": 1, "not_measured": 0},
+                                             "b": {"holds": 1, "fails": 0, "not_measured": 1}}
+    assert r["claims"]["total"] == {"holds": 3, "fails": 1, "not_measured": 1}
+    assert reproduce.rows(r)[-1]["experiment"] == "all"
+
+
+def test_reproduce_records_a_failing_command():
+    from benchmarks import reproduce
+
+    r = reproduce.run(command=("-c", "import sys; print('boom', file=sys.stderr); sys.exit(3)"))
+    assert r["returncode"] == 3 and "boom" in r["output_tail"] and r["claims"]["total"] == {}
+
+
+# ---------------------------------------------------------------------------------------
+# verdicts from synthetic numbers
+
+
+def _rate(median):
+    return {"min": 0.9 * median, "median": median, "max": 1.1 * median}
+
+
+def _kernel_row(impl, weights, pairs, *, frac=None, public=None):
+    row = {"impl": impl, "weights": weights, "pairs_per_s": _rate(pairs), "flops_per_s": _rate(pairs * 1e6),
+           "fraction_of_cell_matmul": frac, "fraction_of_square_matmul": frac, "compile_s": 0.1,
+           "vs_best_torch_batched": None}
+    if public is not None:
+        row["public"] = public
+    return row
+
+
+def _kernel_cell(cell, *, frac, gen, chunked, torch_gen):
+    from benchmarks import kernels
+
+    rows = [_kernel_row(kernels.PREGENERATED, "pregenerated", 1000.0, frac=frac),
+            _kernel_row(kernels.generated_name("threefry2x32", False), "generated", gen / 2, public=True),
+            _kernel_row(kernels.generated_name("philox4x32", False), "generated", gen, public=True),
+            _kernel_row(kernels.generated_name("philox4x32", True), "generated", chunked, public=False)]
+    if torch_gen is not None:
+        rows += [_kernel_row("torch_bmm+randn", "generated", torch_gen),
+                 _kernel_row("torch_vmap+randn", "generated", torch_gen / 2),
+                 _kernel_row("torch_loop", "pregenerated", 10 * torch_gen)]
+    return {"cell": list(cell), "n_net": 2, "cell_matmul_flops_per_s": 1e9, "rows": rows}
+
+
+def test_kernel_targets_are_judged_from_the_numbers():
+    from benchmarks import targets
+
+    res = {"cells": [_kernel_cell((100, 100, 1), frac=0.2, gen=300.0, chunked=900.0, torch_gen=100.0),
+                     _kernel_cell((1000, 1000, 4), frac=0.75, gen=300.0, chunked=900.0, torch_gen=100.0),
+                     _kernel_cell((1000, 10000, 1), frac=0.70, gen=300.0, chunked=900.0, torch_gen=100.0)]}
+    t = targets.kernels_targets(res)
+    # (100, 100, 1) is not a cell of the pregenerated target; 0.75 and exactly 0.70 meet it.
+    assert [(r["cell"], r["met"]) for r in t["pregenerated"]["rows"]] == [
+        ("(1000, 1000, 4) x2", True), ("(1000, 10000, 1) x2", True)]
+    assert t["pregenerated"]["met"] is True
+    # Generation: the best public variant (philox, 300) over the best batched torch (bmm, 100) = 3;
+    # the faster benchmark-local chunked draw does not count.
+    assert [r["measured"] for r in t["generated"]["rows"]] == [3.0, 3.0, 3.0] and t["generated"]["met"] is True
+
+    res["cells"][2] = _kernel_cell((1000, 10000, 1), frac=0.69, gen=140.0, chunked=900.0, torch_gen=100.0)
+    t = targets.kernels_targets(res)
+    assert t["pregenerated"]["met"] is False and [r["met"] for r in t["generated"]["rows"]] == [True, True, False]
+    assert t["generated"]["met"] is False
+
+    # Without PyTorch the generation target is not measured; without the (1000, 10000, 1) cell
+    # (a quick run) the pregenerated target is not measured either, even where the rest is met.
+    quick = {"cells": [_kernel_cell((1000, 1000, 4), frac=0.9, gen=1.0, chunked=1.0, torch_gen=None)]}
+    t = targets.kernels_targets(quick)
+    assert t["pregenerated"]["met"] is None and t["generated"]["met"] is None
+
+
+def _attack_row(attack, dist, grads, pair=None):
+    row = {"attack": attack, "median_distance": dist, "median_n_grad": grads, "success_rate": 1.0}
+    if pair is not None:
+        row["pair_ratio_vs_best_baseline"] = pair
+    return row
+
+
+def _attack_cell(network, rows):
+    return {"network": network, "n_net": 2, "n_x": 3, "rows": rows}
+
+
+def test_min_norm_target_picks_a_setting_that_meets_it_everywhere():
+    from benchmarks import targets
+
+    def cell(name, default, ten, fab, ddn):
+        return _attack_cell(name, [_attack_row("jaxadv.min_norm(l2)", default, 20, 0.99),
+                                   _attack_row("jaxadv.min_norm(l2, 10 grads)", ten, 10, 1.0),
+                                   _attack_row("jaxadv.one_step", 0.1, 1),
+                                   _attack_row("foolbox_ddn", ddn, 100), _attack_row("torchattacks_fab", fab, 20)])
+
+    # The default setting is closer but uses as many gradients as FAB (not fewer): it fails.
+    # 10 gradients: 0.705 / 0.70 = 1.0071 <= 1.01 (best baseline DDN here) and 0.69 / 0.69.
+    res = {"cells": [cell("two_layer(d=1)", 0.69, 0.705, 0.71, 0.70), cell("mlp(d=1)", 0.68, 0.69, 0.69, 0.72)]}
+    t = targets.attacks_targets(res)["min_norm"]
+    assert t["per_setting"] == {"jaxadv.min_norm(l2)": False, "jaxadv.min_norm(l2, 10 grads)": True}
+    assert t["met"] is True and t["setting"] == "jaxadv.min_norm(l2, 10 grads)"
+    row = next(r for r in t["rows"] if r["setting"] == "jaxadv.min_norm(l2, 10 grads)" and r["cell"] == "two_layer")
+    assert row["best_baseline"] == "foolbox_ddn" and abs(row["measured"] - 0.705 / 0.70) < 1e-12
+    assert row["pair_ratio"] == 1.0 and row["fewer_grads"] is True
+
+    # 0.71 / 0.70 > 1.01 in one family: no setting meets it everywhere.
+    res["cells"][0] = cell("two_layer(d=1)", 0.69, 0.71, 0.71, 0.70)
+    t = targets.attacks_targets(res)["min_norm"]
+    assert t["met"] is False and t["setting"] is None
+
+    # Without the baselines nothing is judged.
+    bare = {"cells": [_attack_cell("mlp(d=1)", [_attack_row("jaxadv.min_norm(l2)", 0.7, 20)])]}
+    assert targets.attacks_targets(bare)["min_norm"]["met"] is None
+
+
+def test_one_step_target_needs_both_depth_regimes():
+    from benchmarks import targets
+
+    # The previous algorithm's rows (0.5 here) are not what is judged.
+    both = {"cells": [_one_step_cell(1, 3.0), _one_step_cell(6, 6.0)]}
+    t = targets.one_step_targets(both)["equivalents"]
+    assert [r["met"] for r in t["rows"]] == [True, True] and t["met"] is True
+    assert [r["measured"] for r in t["rows"]] == [3.0, 6.0] and "counted 2.00" in t["rows"][0]["detail"]
+    over = {"cells": [_one_step_cell(1, 3.01), _one_step_cell(2, 1.0)]}
+    assert targets.one_step_targets(over)["equivalents"]["met"] is False
+    shallow_only = {"cells": [_one_step_cell(1, 2.0)]}
+    assert targets.one_step_targets(shallow_only)["equivalents"]["met"] is None
+
+
+# ---------------------------------------------------------------------------------------
+# RESULTS.md
+
+
+def _suite_json(backend, kind, cores, scale, started, *, frac):
+    return {"environment": {"backend": backend, "device_kinds": [kind], "cpu_count": cores, "jax": "0.0",
+                            "torch": None},
+            "scale": scale, "started": started, "finished": started, "loadavg": {"start": [0.5, 0, 0], "end": [1.5, 0, 0]},
+            "sections": ["kernels"], "wall_s": {"kernels": 1.0},
+            "kernels": {"n_x": 3, "repeats": 1,
+                        "cells": [_kernel_cell((1000, 1000, 4), frac=frac, gen=1.0, chunked=1.0, torch_gen=None)]}}
+
+
+def test_report_has_one_section_per_machine_from_its_latest_full_run(tmp_path, monkeypatch):
+    from benchmarks import report, targets
+
+    monkeypatch.setattr(report, "HERE", str(tmp_path))
+    results = tmp_path / "results"
+    results.mkdir()
+    files = {
+        "suite-cpu.json": _suite_json("cpu", "cpu", 2, "full", "2025-01-02T00:00:00+00:00", frac=0.61),
+        "suite-cpu-old.json": _suite_json("cpu", "cpu", 2, "full", "2025-01-01T00:00:00+00:00", frac=0.11),
+        "suite-cpu-quick.json": _suite_json("cpu", "cpu", 2, "quick", "2025-01-03T00:00:00+00:00", frac=0.22),
+        "suite-gpu-nvidia-h200-quick.json": _suite_json("gpu", "NVIDIA H200", 16, "quick", "2025-01-01T00:00:00+00:00",
+                                                        frac=0.93),
+    }
+    for name, res in files.items():
+        res["targets"] = targets.evaluate(res)
+        (results / name).write_text(json.dumps(res))
+    assert report.main() == 0
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert text.count("\n## ") == 2  # two machines
+    assert "## cpu (cpu; 2 CPU cores)" in text and "## gpu (NVIDIA H200; 16 CPU cores)" in text
+    # The CPU's section is its latest full run (61%), not an older full one nor a newer quick one;
+    # the GPU has only a quick run, which is shown.
+    assert "61%" in text and "11%" not in text and "22%" not in text and "93%" in text
+    assert "From `results/suite-cpu.json`" in text and "load average 0.50 at the start, 1.50 at the end" in text
+    assert "kernels.pregenerated" in text and "Targets, judged from this run's numbers" in text

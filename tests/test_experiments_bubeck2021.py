@@ -141,3 +141,33 @@ def test_a_width_sweep_names_cells_by_k_keeps_what_fits_and_enters_the_claims():
     assert all(c.holds for c in bubeck2021.claims(cfg, res))
     res["L=1,d=64,k=64"]["success"][0, 0] = False  # d, k > 50 at L = 1, one input not switched
     assert not {c.id: c.holds for c in bubeck2021.claims(cfg, res)}["bubeck2021/L1-all-switched"]
+
+
+def test_paper_grid_has_the_matrix_free_cells_and_quick_does_not():
+    from jaxadv.experiments.runner import config_of
+
+    paper = [name for name, _ in bubeck2021.cells(config_of("bubeck2021", "paper", 0))]
+    # The cell the paper could not reach: k = 10⁶, L = 6, d = 1000 (20 TB of dense weights).
+    assert "L=6,d=1000,k=1000000,matrix_free" in paper
+    assert bubeck2021.SCALES["paper"]["matrix_free_cells"] == [[6, 1000, 1_000_000, 1]]
+    assert bubeck2021.SCALES["paper"]["n_x"] == 100
+    quick = [name for name, _ in bubeck2021.cells(config_of("bubeck2021", "quick", 0))]
+    assert "matrix_free_cells" not in bubeck2021.SCALES["quick"] and not any("matrix_free" in n for n in quick)
+    # The dense cells stay dense whatever the automatic threshold: their draw is unchanged.
+    assert bubeck2021._net(10_000, 100_000, 1).name == "two_layer(d=10000, k=100000, activation='relu', readout='rademacher')"
+
+
+def test_a_tiny_matrix_free_cell_runs_through_the_same_code_path(monkeypatch):
+    # L = 1 (two_layer) compiles fastest; L ≥ 2 builds mlp(..., weights="matrix_free") the same way.
+    cfg = {"seed": 0, **TINY, "matrix_free_cells": [[1, 8, 40, 2]]}
+    cells = dict(bubeck2021.cells(cfg))
+    seen = []
+    one_step = bubeck2021.attacks.one_step
+    monkeypatch.setattr(bubeck2021.attacks, "one_step", lambda net, *a, **kw: seen.append(net.name) or one_step(net, *a, **kw))
+    r = cells["L=1,d=8,k=40,matrix_free"]()
+    assert seen == ["two_layer(d=8, k=40, activation='relu', readout='rademacher', weights='matrix_free')"]
+    assert bubeck2021._net(8, 40, 6, weights="matrix_free").name == (
+        "mlp(d=8, widths=(40, 40, 40, 40, 40, 40), activation='relu', weights='matrix_free')")
+    assert r["success"].shape == (2, TINY["n_x"]) and r["eta"].shape == (2, TINY["n_x"])
+    # one_step verified each flip with the matrix-free network's own apply.
+    assert np.all(np.isfinite(r["grad_norm"])) and r["success"].any()

@@ -1,10 +1,13 @@
 """Batched kernels: batched = one by one, network j = network j alone, chunked = unchunked, jit = no jit."""
 
+import re
+
 import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _multidevice_check import draw, stacked_params
 from conftest import ATOL, RTOL, families
 
 from jaxadv import data, kernels, nets
@@ -78,31 +81,105 @@ def test_chunked_equals_unchunked(chunk_size, per_net):
     _close(kernels.forward(net, params, xs, chunk_size=chunk_size), full.f)
 
 
-def test_automatic_chunking_under_a_small_budget_gives_the_same_numbers():
+def test_the_plan_fits_each_budget_and_its_chunks_give_the_unchunked_numbers():
     net = nets.mlp(32, [64, 64])
-    params = kernels.init_many(net, jax.random.key(0), 6)
-    xs = data.sphere(jax.random.key(1), 40, 32)
+    params, xs = stacked_params(net, 6, 0), draw((40, 32), 1)  # NumPy draws: no sampler to compile
     full = kernels.evaluate(net, params, xs)
-    lay = kernels.layout(net, params, xs)
-    plan = kernels._chunk_plan(kernels._ValueAndGrad(net.apply), params, xs, (), (), (), lay, None, 200_000)
-    assert plan.net_chunk is not None  # the budget really forces chunking
-    small = kernels.evaluate(net, params, xs, max_bytes=200_000)
-    _close(small.f, full.f)
-    _close(small.grad, full.grad)
-    roomy = kernels._chunk_plan(kernels._ValueAndGrad(net.apply), params, xs, (), (), (), lay, None, 1 << 40)
-    assert roomy.net_chunk is None and roomy.x_chunk is None
+    roomy = kernels.plan(net, params, xs, max_bytes=1 << 40)
+    assert (roomy.net_chunk, roomy.x_chunk, roomy.budget, roomy.n_devices) == (None, None, 1 << 40, 1)
+    pair = kernels.plan(net, params, xs, chunk_size=1).estimated_bytes  # 1 network × 1 input
+    one_net = kernels.plan(net, params, xs, chunk_size=40).estimated_bytes  # 1 network × all 40 inputs
+    assert pair < one_net < roomy.estimated_bytes
+    seen = set()
+    for budget in (pair, (pair + one_net) // 2, one_net, 3 * one_net, roomy.estimated_bytes):
+        p = kernels.plan(net, params, xs, max_bytes=budget)
+        assert p.estimated_bytes <= budget and p.budget == budget, (budget, p)
+        # The largest block that fits: inputs of one network below one_net, whole networks from there.
+        assert (p.x_chunk is not None) == (budget < one_net) and (p.net_chunk is None) == (budget >= roomy.estimated_bytes)
+        chunked = kernels.evaluate(net, params, xs, max_bytes=budget)
+        _close(chunked.f, full.f)
+        _close(chunked.grad, full.grad)
+        seen.add(p[:2])
+    assert len(seen) == 5  # five budgets, five different chunkings
+    # Shapes alone give the same plan: a run can be sized before its parameters exist.
+    shapes = jax.eval_shape(lambda: kernels.init_many(net, jax.random.key(0), 6))
+    assert jax.tree.map(lambda a: (a.shape, a.dtype), shapes) == jax.tree.map(lambda a: (a.shape, a.dtype), params)
+    assert kernels.plan(net, shapes, jax.ShapeDtypeStruct(xs.shape, xs.dtype), max_bytes=one_net) == kernels.plan(
+        net, params, xs, max_bytes=one_net)
 
 
 def test_memory_estimate_grows_with_batch():
     net = nets.mlp(100, [200, 200])
-    params = kernels.init_many(net, jax.random.key(0), 2)
-    fn = kernels._ValueAndGrad(net.apply)
-    xs_small = data.sphere(jax.random.key(1), 10, 100)
-    xs_big = data.sphere(jax.random.key(1), 1000, 100)
-    def est(xs):
-        return kernels._chunk_plan(fn, params, xs, (), (), (), kernels.layout(net, params, xs), None, 1 << 40).estimated_bytes
+    params = jax.eval_shape(lambda: kernels.init_many(net, jax.random.key(0), 2))
+
+    def est(n_x):
+        return kernels.plan(net, params, jax.ShapeDtypeStruct((n_x, 100), jnp.float32), max_bytes=1 << 40).estimated_bytes
+
     # 990 more pairs each hold at least an input, a gradient (100 floats each) and two activations.
-    assert est(xs_big) - est(xs_small) >= 2 * 990 * (2 * 100 + 2 * 200) * 4
+    assert est(1000) - est(10) >= 2 * 990 * (2 * 100 + 2 * 200) * 4
+
+
+_RUNS = []
+
+
+def _counted(p, x):
+    # Counts executions (not traces): the refusal must come before anything runs.
+    jax.debug.callback(lambda: _RUNS.append(1))
+    return nets.mlp(100, [200, 200]).apply(p, x)
+
+
+def _bytes_in(message):
+    return [int(n) for n in re.findall(r"\((\d+) bytes\)", message)]
+
+
+def test_a_budget_below_one_pair_is_refused_before_any_compute_with_the_numbers():
+    assert issubclass(kernels.MemoryBudgetError, MemoryError)
+    net = nets.mlp(100, [200, 200])
+    params, xs = stacked_params(net, 3, 0), draw((5, 100), 1)
+    param_bytes = 4 * (100 * 200 + 200 * 200 + 200)  # one network's weights
+    pair = kernels.plan(net, params, xs, fn=_counted, chunk_size=1).estimated_bytes
+    assert pair > param_bytes
+    compiled = kernels._map_pairs._cache_size()
+    # The parameters alone exceed the budget: say so, and point to matrix-free layers.
+    with pytest.raises(kernels.MemoryBudgetError, match="parameters alone take.*matrix_free") as err:
+        kernels.map_pairs(_counted, net, params, xs, max_bytes=param_bytes // 2)
+    assert _bytes_in(str(err.value)) == [pair, param_bytes // 2, param_bytes]
+    assert f"raise max_bytes to at least {pair}" in str(err.value)
+    # The parameters fit, one pair does not.
+    with pytest.raises(kernels.MemoryBudgetError, match="largest feasible block is 0 pairs") as err:
+        kernels.map_pairs(_counted, net, params, xs, max_bytes=pair - 1)
+    assert _bytes_in(str(err.value)) == [pair, pair - 1] and "parameters alone" not in str(err.value)
+    with pytest.raises(kernels.MemoryBudgetError):
+        kernels.plan(net, params, xs, fn=_counted, max_bytes=pair - 1)
+    assert _RUNS == [] and kernels._map_pairs._cache_size() == compiled  # nothing ran, nothing compiled
+    kernels.map_pairs(_counted, net, params, xs, max_bytes=pair)  # exactly one pair per block fits
+    jax.effects_barrier()
+    assert len(_RUNS) > 0
+
+
+def test_an_explicit_chunk_over_the_budget_is_refused_with_the_largest_that_fits():
+    net = nets.mlp(32, [64, 64])
+    params, xs = stacked_params(net, 6, 0), draw((40, 32), 1)  # NumPy draws: no sampler to compile
+    one_net = kernels.plan(net, params, xs, chunk_size=40).estimated_bytes
+    with pytest.raises(kernels.MemoryBudgetError, match=r"chunk_size=250 makes blocks of 6 network\(s\) × 40 input\(s\)") as err:
+        kernels.evaluate(net, params, xs, chunk_size=250, max_bytes=one_net)
+    largest = int(re.search(r"largest chunk_size that fits is (\d+) pairs", str(err.value)).group(1))
+    assert largest == 40  # one network's inputs: two networks' would not fit
+    assert kernels.plan(net, params, xs, chunk_size=largest, max_bytes=one_net).estimated_bytes == one_net
+    _close(kernels.forward(net, params, xs, chunk_size=largest, max_bytes=one_net), kernels.forward(net, params, xs))
+
+
+def test_init_many_refuses_before_drawing_and_names_the_largest_count():
+    net = nets.mlp(100, [200, 200])
+    one = 4 * (100 * 200 + 200 * 200 + 200)
+    with pytest.raises(kernels.MemoryBudgetError, match=r"at most n=3 fit") as err:
+        kernels.init_many(net, jax.random.key(0), 10, max_bytes=3 * one + 1)
+    assert _bytes_in(str(err.value)) == [10 * one, one, 3 * one + 1]
+    # Three fit (traced, not drawn: jax.eval_shape runs no compute).
+    shapes = jax.eval_shape(lambda: kernels.init_many(net, jax.random.key(0), 3, max_bytes=3 * one + 1))
+    assert jax.tree.leaves(shapes)[0].shape[0] == 3
+    with pytest.raises(kernels.MemoryBudgetError, match="not one network fits.*matrix_free"):
+        kernels.init_many(net, jax.random.key(0), 1, max_bytes=one - 1)
 
 
 def test_jit_of_evaluate_equals_direct_call_and_compiles_once():

@@ -18,8 +18,16 @@ Grids (the paper does not state its d and k grids; powers of ten and their halve
   d = k ∈ {10, 100, 300};
 * paper: d ∈ {10, 50, 100, 500, 1000, 5000, 10000} and k ∈ the same plus {5·10⁴, 10⁵},
   L ∈ {1, …, 6}, 100 × 100, every (d, k, L) whose float32 weights fit 8 GiB (all of them at
-  L = 1; k ≤ 10⁴ at L = 6); variants at every d with k = d. Widths of 10⁶ need the
-  matrix-free layers of the wider-than-memory work.
+  L = 1; k ≤ 10⁴ at L = 6); variants at every d with k = d. Beyond them, the cell the paper
+  could not reach ("due to GPU memory limitations, k could not reach 1,000,000 for deeper
+  networks"): k = 10⁶, L = 6, d = 1000, 100 inputs, one network (``matrix_free_cells``,
+  entries ``[L, d, k, n_net]``, named ``L=6,d=1000,k=1000000,matrix_free``). Its dense
+  weights would be 20 TB; its networks are ``mlp(..., weights="matrix_free")`` (every hidden
+  W drawn tile by tile on each use, see :mod:`jaxadv.nets.matrix_free`: the same law as the
+  dense cells, a different draw), so it needs compute, not memory: ≈ 5·10¹² normals per
+  pass through the network. The store's log records the cell's time; 100 networks take
+  100× that (networks are independent and run one block after another). The figure marks
+  these cells; the claims are those of the main grid.
 """
 
 from __future__ import annotations
@@ -43,7 +51,8 @@ SCALES = {
               "variants": list(VARIANTS), "variant_dims": [10, 100, 300]},
     "paper": {"dims": [10, 50, 100, 500, 1000, 5000, 10000], "depths": [1, 2, 3, 4, 5, 6], "n_net": 100, "n_x": 100, "eta_max": 20.0,
               "widths": [10, 50, 100, 500, 1000, 5000, 10000, 50000, 100000], "max_net_bytes": 8 << 30,
-              "variants": list(VARIANTS), "variant_dims": [10, 50, 100, 500, 1000, 5000, 10000]},
+              "variants": list(VARIANTS), "variant_dims": [10, 50, 100, 500, 1000, 5000, 10000],
+              "matrix_free_cells": [[6, 1000, 1_000_000, 1]]},
 }
 
 # "Roughly constant in d and k" (Fig 2): the largest over the smallest per-cell mean, for
@@ -81,19 +90,25 @@ def _variant_cell_name(variant: str, d: int) -> str:
     return f"{variant},d={d}"
 
 
-def _net(d: int, k: int, depth: int, variant: str | None = None) -> nets.Network:
+def _matrix_free_cell_name(d: int, depth: int, k: int) -> str:
+    return f"{_cell_name(d, depth, k)},matrix_free"
+
+
+def _net(d: int, k: int, depth: int, variant: str | None = None, weights: str = "dense") -> nets.Network:
+    # weights is explicit (never "auto") so that a cell's draw never depends on a threshold.
     if variant == "gaussian-readout":
-        return nets.two_layer(d, k, readout="gaussian")
+        return nets.two_layer(d, k, readout="gaussian", weights=weights)
     if variant in ("softplus", "tanh"):
-        return nets.two_layer(d, k, activation=variant)
-    return nets.two_layer(d, k) if depth == 1 else nets.mlp(d, [k] * depth)
+        return nets.two_layer(d, k, activation=variant, weights=weights)
+    return nets.two_layer(d, k, weights=weights) if depth == 1 else nets.mlp(d, [k] * depth, weights=weights)
 
 
-def _one_step_cell(config, name: str, d: int, k: int, depth: int, variant: str | None = None):
+def _one_step_cell(config, name: str, d: int, k: int, depth: int, variant: str | None = None, *,
+                   weights: str = "dense", n_net: int | None = None):
     key = cell_key(config["seed"], name)
     k_net, k_x = jax.random.split(key)
-    net = _net(d, k, depth, variant)
-    n_net, n_x = config["n_net"], config["n_x"]
+    net = _net(d, k, depth, variant, weights)
+    n_net, n_x = config["n_net"] if n_net is None else n_net, config["n_x"]
     # Network j is net.init(split(k_net, n_net)[j]), as in kernels.init_many, however many
     # networks a block holds; blocks bound the memory of the paper's widest cells.
     net_keys = jax.random.split(k_net, n_net)
@@ -126,6 +141,10 @@ def cells(config: Mapping[str, Any]):
     for v, d in [(v, d) for v in config.get("variants", []) for d in config.get("variant_dims", [])]:
         name = _variant_cell_name(v, d)
         out.append((name, lambda name=name, d=d, v=v: _one_step_cell(config, name, d, d, 1, v)))
+    for depth, d, k, n_net in config.get("matrix_free_cells", []):
+        name = _matrix_free_cell_name(d, depth, k)
+        out.append((name, lambda name=name, d=d, k=k, depth=depth, n_net=n_net: _one_step_cell(
+            config, name, d, k, depth, weights="matrix_free", n_net=n_net)))
     return out
 
 
@@ -221,6 +240,10 @@ def figures(config, results, directory) -> list[str]:
         axes[0].fill_between(ds, m - s, np.minimum(m + s, 1), alpha=0.2)
         axes[1].plot(ds, [r["eta"] for r in rs], marker="o", label=label)
         axes[2].plot(ds, [r["grad_norm"] for r in rs], marker="o", label=label)
+    for depth, d, k, _ in config.get("matrix_free_cells", []):
+        r = results[_matrix_free_cell_name(d, depth, k)]
+        axes[0].plot([d], [r["success"].mean()], marker="*", markersize=12, linestyle="none",
+                     label=f"L = {depth}, k = {k:.0e} (matrix-free)")
     for v in variants:
         ds = config["variant_dims"]
         axes[3].plot(ds, [results[_variant_cell_name(v, d)]["success"].mean() for d in ds], marker="o", label=v)

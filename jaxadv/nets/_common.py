@@ -68,6 +68,24 @@ def matvec(W: jax.Array, h: jax.Array, precision: str) -> jax.Array:
     return jnp.matmul(W, h, precision=PRECISIONS[precision])
 
 
+def linear(layer: dict[str, Any], free: Any, h: jax.Array, precision: str) -> jax.Array:
+    """W h for a layer's params: the dense ``layer["W"]`` (``free`` is ``None``), or the
+    matrix-free W that ``free`` (a :class:`jaxadv.nets.matrix_free.GaussianMatrix`) draws from
+    ``layer["W_key"]``."""
+    if free is None:
+        return matvec(layer["W"], h, precision)
+    return free.matvec(layer["W_key"], h)
+
+
+def typed_key(key: jax.Array) -> jax.Array:
+    """``key`` as a typed key array, so that a stored key has the leaf type and shape that
+    ``net.init``'s abstract params promise; a raw ``uint32[2]`` key is wrapped in JAX's
+    default implementation, the one jax.random reads raw keys with."""
+    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return key
+    return jax.random.wrap_key_data(key)
+
+
 def describe(family: str, **kwargs: Any) -> str:
     return f"{family}(" + ", ".join(f"{k}={v!r}" for k, v in kwargs.items()) + ")"
 

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxadv import _validate
-from jaxadv.nets import _common
+from jaxadv.nets import _common, matrix_free
 from jaxadv.nets._network import Network
 from jaxadv.nets.activations import Activation, activation_label, get_activation
 
@@ -26,6 +26,7 @@ class _Init:
     weight_std: float
     bias_std: float
     dtype: Any
+    free: tuple[matrix_free.GaussianMatrix | None, ...]  # per hidden layer; None = dense
 
     def __call__(self, key: jax.Array) -> dict[str, Any]:
         return _common.run_init(self, key)
@@ -38,7 +39,12 @@ class _Init:
         hidden = []
         for i, width in enumerate(self.widths):
             k_w, k_b = jax.random.split(layer_keys[i])
-            layer = {"W": _common.normal(k_w, (width, fan_ins[i]), dtype, self.weight_std / math.sqrt(fan_ins[i]))}
+            if self.free[i] is None:
+                layer = {"W": _common.normal(k_w, (width, fan_ins[i]), dtype, self.weight_std / math.sqrt(fan_ins[i]))}
+            else:
+                # The key IS the matrix-free layer; biases and other layers are drawn exactly
+                # as in the dense network, so only this layer's W differs (same law).
+                layer = {"W_key": _common.typed_key(k_w)}
             if self.bias:
                 layer["b"] = _common.normal(k_b, (width,), dtype, self.bias_std)
             hidden.append(layer)
@@ -53,12 +59,22 @@ class _Init:
             readout["b"] = _common.normal(k_b, (), dtype, self.bias_std)
         return {"hidden": hidden, "readout": readout}
 
+    def materialize(self, params: dict[str, Any]) -> dict[str, Any]:
+        """``params`` with each matrix-free layer's key replaced by its dense ``W``."""
+        hidden = []
+        for spec, layer in zip(self.free, params["hidden"]):
+            if spec is not None:
+                layer = {"W": spec.materialize(layer["W_key"]), **{k: v for k, v in layer.items() if k != "W_key"}}
+            hidden.append(layer)
+        return {"hidden": hidden, "readout": params["readout"]}
+
 
 @dataclasses.dataclass(frozen=True)
 class _Apply:
     d: int
     activation: Activation
     precision: str
+    free: tuple[matrix_free.GaussianMatrix | None, ...]  # per hidden layer; None = dense
 
     def __call__(self, params: dict[str, Any], x: jax.Array) -> jax.Array:
         _common.check_input(x, (self.d,))
@@ -69,14 +85,14 @@ class _Apply:
     # layer's pre-activations are then affine in η and only the later layers are recomputed.
     def first_linear(self, params: dict[str, Any], x: jax.Array) -> jax.Array:
         """W₁x: the first layer's pre-activation without its bias (linear in x)."""
-        return _common.matvec(params["hidden"][0]["W"], x, self.precision)
+        return _common.linear(params["hidden"][0], self.free[0], x, self.precision)
 
     def after_first(self, params: dict[str, Any], z: jax.Array) -> jax.Array:
         """f given the first layer's linear part z = W₁x."""
         h = z
         for i, layer in enumerate(params["hidden"]):
             if i > 0:
-                h = _common.matvec(layer["W"], h, self.precision)
+                h = _common.linear(layer, self.free[i], h, self.precision)
             if "b" in layer:
                 h = h + layer["b"]
             h = self.activation(h)
@@ -97,6 +113,8 @@ def mlp(
     bias_std: float = 1.0,
     dtype: Any = None,
     precision: str = "highest",
+    weights: str | Sequence[str] = "auto",
+    tile_rows: int | None = None,
 ) -> Network:
     """Random multi-layer network, NN-DEF of Bartlett et al. 2021 (§1).
 
@@ -119,10 +137,19 @@ def mlp(
       bias_std: σ_b, used when ``bias=True``.
       dtype: parameter dtype; ``None`` is JAX's default float.
       precision: ``"highest"`` (default) or ``"default"``; see :func:`two_layer`.
+      weights: ``"dense"`` (W stored), ``"matrix_free"`` (every hidden W drawn tile by tile
+        from a key on each use, never stored; see :mod:`jaxadv.nets.matrix_free`) or
+        ``"auto"``: matrix-free exactly for the layers whose dense W would exceed
+        :data:`jaxadv.nets.matrix_free.DENSE_LIMIT_BYTES` (4 GiB, the same on every machine);
+        or one of ``"dense"``/``"matrix_free"`` per hidden layer. Matrix-free layers are a
+        different draw of the same law; the name records them.
+      tile_rows: rows of a matrix-free W drawn at once (default: tiles of ≤ 16 MiB). A
+        memory/speed knob only: it does not change the draw.
 
     Returns:
       A :class:`Network` with params ``{"hidden": [{"W": (d_i, d_{i-1}), "b": (d_i,)}…],
-      "readout": {"w": (d_ℓ,), "b": ()}}`` (no ``"b"`` entries without biases).
+      "readout": {"w": (d_ℓ,), "b": ()}}`` (no ``"b"`` entries without biases); a
+      matrix-free layer has ``"W_key"``, a PRNG key of shape ``()``, in place of ``"W"``.
     """
     d = _validate.positive_int(d, "d")
     widths = _validate.int_sequence(widths, "widths")
@@ -130,6 +157,13 @@ def mlp(
     readout = _validate.choice(readout, "readout", READOUTS)
     weight_std, bias_std, dtype, precision = _common.check_init_args(
         bias=bias, weight_std=weight_std, bias_std=bias_std, dtype=dtype, precision=precision)
+    tile_rows = matrix_free.check_tile_rows(tile_rows)
+    shapes = list(zip(widths, (d, *widths[:-1])))
+    free_flags = matrix_free.choose(weights, shapes, dtype)
+    free = tuple(
+        matrix_free.GaussianMatrix(r, c, weight_std / math.sqrt(c), dtype, tile_rows, precision) if f else None
+        for f, (r, c) in zip(free_flags, shapes)
+    )
     cfg: dict[str, Any] = dict(d=d, widths=widths, activation=activation_label(activation))
     if bias:
         cfg.update(bias=True, bias_std=bias_std)
@@ -137,6 +171,7 @@ def mlp(
         cfg.update(readout=readout)
     if weight_std != 1.0:
         cfg.update(weight_std=weight_std)
+    cfg.update(matrix_free.name_entry(free_flags))  # last: materialize() strips it
     name = _common.describe("mlp", **cfg)
-    init = _Init(d, widths, readout, bias, weight_std, bias_std, dtype)
-    return Network(init, _Apply(d, act, precision), (d,), name)
+    init = _Init(d, widths, readout, bias, weight_std, bias_std, dtype, free)
+    return Network(init, _Apply(d, act, precision, free), (d,), name)
