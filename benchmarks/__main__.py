@@ -56,13 +56,27 @@ def _one_step_module():
 def _timed(out: dict[str, Any], name: str, fn: Callable[[], Any]) -> None:
     t0 = time.perf_counter()
     out[name] = fn()
-    out["wall_s"][name] = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    out["wall_s"][name] = t1 - t0
+    out.setdefault("_spans", {})[name] = (t0, t1)
 
 
 def run(*, quick: bool, baselines: bool, only: list[str] | None = None) -> dict[str, Any]:
     """Runs the chosen sections (default: :func:`default_sections`); returns the JSON-ready
     result, with the targets judged from it."""
     only = default_sections(quick) if only is None else only
+    with _harness.LoadSampler() as load:
+        out = _run(quick=quick, baselines=baselines, only=only)
+    # How busy the machine was: other jobs on it slow every figure, and a ratio of two
+    # figures taken minutes apart under different loads means little.
+    spans = out.pop("_spans", {})
+    out["loadavg"]["during"] = {name: load.summary(*span) for name, span in spans.items()}
+    out["loadavg"]["during"]["all"] = load.summary(-float("inf"), float("inf"))
+    out["targets"] = targets.evaluate(out)
+    return out
+
+
+def _run(*, quick: bool, baselines: bool, only: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {"environment": _harness.environment(), "scale": "quick" if quick else "full",
                            "sections": only, "wall_s": {},
                            "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -103,7 +117,6 @@ def run(*, quick: bool, baselines: bool, only: list[str] | None = None) -> dict[
         _timed(out, "reproduce", lambda: reproduce.run(quick=quick))
     out["loadavg"]["end"] = list(os.getloadavg())
     out["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    out["targets"] = targets.evaluate(out)
     return out
 
 

@@ -78,3 +78,37 @@ def rates(timing: dict[str, Any], work: float, unit: str) -> dict[str, Any]:
         "compile_s": max(timing["first_call_s"] - timing["median_s"], 0.0),
         "repeats": timing["repeats"],
     }
+
+
+class LoadSampler:
+    """Samples the 1-minute load average every ``period`` seconds in a background thread, so
+    a run records how busy the machine was during each section, not only at its ends."""
+
+    def __init__(self, period: float = 10.0) -> None:
+        import threading
+
+        self.period = period
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while True:
+            self.samples.append((time.perf_counter(), os.getloadavg()[0]))
+            if self._stop.wait(self.period):
+                return
+
+    def __enter__(self) -> "LoadSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self, t0: float, t1: float) -> dict[str, Any]:
+        """Mean and max of the samples taken between ``t0`` and ``t1`` (perf_counter times),
+        and of the last one before ``t0`` (a span shorter than the period may hold none)."""
+        before = [v for t, v in self.samples if t < t0][-1:]
+        xs = before + [v for t, v in self.samples if t0 <= t <= t1]
+        return {"mean": statistics.fmean(xs) if xs else None, "max": max(xs) if xs else None, "n": len(xs)}

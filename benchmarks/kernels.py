@@ -17,7 +17,8 @@ network and ``n_net`` networks, ``jaxadv.kernels.evaluate`` is timed with the we
 
 Throughput is (network, input) pairs per second. Achieved FLOP/s uses the count in
 :func:`flops_per_pair`, and is reported as a fraction of the matrix-multiply rate measured in
-the same run, at the cell's shapes and at a large square (see ``benchmarks/roofline.py``).
+the same run, at the cell's shapes and at a large square (see ``benchmarks/roofline.py``),
+each measured just before and just after the cell and averaged (both are kept in the JSON).
 
 When torch is importable, the same weights (converted from the JAX params) and inputs run
 through the PyTorch baselines, and outputs and gradients are checked against jaxadv's:
@@ -311,10 +312,6 @@ def run_cell(
     rows, ref = _jaxadv_rows(net, params, keys, xs, n_net, repeats, flops, pairs)
     if baselines and _torch_available():
         rows += _torch_rows(params, xs, ref, depth, repeats, pairs, flops)
-    for row in rows:
-        med = row["flops_per_s"]["median"]
-        row["fraction_of_cell_matmul"] = None if not cell_flops_per_s else med / cell_flops_per_s
-        row["fraction_of_square_matmul"] = None if not square_flops_per_s else med / square_flops_per_s
     ratios = {}
     best = {w: best_torch_batched(rows, w) for w in ("pregenerated", "generated")}
     for row in rows:
@@ -333,17 +330,17 @@ def run_cell(
         ratios["best_public_generated_vs_best_torch_batched_generated"] = public["vs_best_torch_batched"]
     if best["pregenerated"] is not None:
         ratios["pregenerated_vs_best_torch_batched"] = by[PREGENERATED]["vs_best_torch_batched"]
-    return {
+    out = {
         "network": net.name,
         "cell": [d, k, depth],
         "n_net": n_net,
         "n_x": n_x,
         "flops_per_pair": flops,
-        "cell_matmul_flops_per_s": cell_flops_per_s,
-        "square_matmul_flops_per_s": square_flops_per_s,
         "rows": rows,
         "ratios_jaxadv_over_torch": ratios,
     }
+    set_fractions(out, cell_flops_per_s=cell_flops_per_s, square_flops_per_s=square_flops_per_s)
+    return out
 
 
 def run(
@@ -357,21 +354,47 @@ def run(
     seed: int = 0,
     key_impls: Sequence[str] = KEY_IMPLS,
 ) -> dict[str, Any]:
-    """Every cell, with its matmul rate measured here and the square rate from
-    ``roofline_result`` (measured here too when not given)."""
+    """Every cell, with the matmul rates at its shapes and at the square of
+    ``roofline_result`` (measured here too when not given) taken just before and just after it."""
     cells = list(QUICK_CELLS if quick else FULL_CELLS) if cells is None else list(cells)
     repeats = (QUICK if quick else FULL)["repeats"] if repeats is None else repeats
     if roofline_result is None:
         roofline_result = roofline.run(quick=quick, repeats=repeats)
-    square = roofline_result["square"]["flops_per_s"]["median"]
+    n_square = roofline_result["square"]["shape"][0]
     out: dict[str, Any] = {"n_x": n_x, "repeats": repeats, "torch": baselines and _torch_available(), "cells": []}
     for c in cells:
-        ceiling = roofline.cell_rate(c["d"], c["k"], c["depth"], n_net=c["n_net"], n_x=n_x, repeats=repeats)
-        roofline_result.setdefault("cells", []).append(ceiling)
-        out["cells"].append(run_cell(c, repeats=repeats, baselines=baselines, n_x=n_x, square_flops_per_s=square,
-                                     cell_flops_per_s=ceiling["flops_per_s"]["median"], seed=seed,
-                                     key_impls=key_impls))
+        # The ceilings are measured just before and just after the cell, and their mean is the
+        # denominator: on a shared machine the load changes within minutes, and a ceiling taken
+        # at another time would make the fraction a measure of the load, not of the kernel.
+        before = _ceilings(c, n_x, n_square, repeats)
+        res = run_cell(c, repeats=repeats, baselines=baselines, n_x=n_x, seed=seed, key_impls=key_impls)
+        after = _ceilings(c, n_x, n_square, repeats)
+        cell_rate = (before[0]["flops_per_s"]["median"] + after[0]["flops_per_s"]["median"]) / 2
+        square = (before[1]["flops_per_s"]["median"] + after[1]["flops_per_s"]["median"]) / 2
+        for when, (ceiling, sq) in (("before", before), ("after", after)):
+            ceiling["when"] = when
+            roofline_result.setdefault("cells", []).append(ceiling)
+            res[f"square_matmul_{when}"] = sq
+        res["cell_matmul_before_after_flops_per_s"] = [before[0]["flops_per_s"]["median"], after[0]["flops_per_s"]["median"]]
+        res["square_matmul_before_after_flops_per_s"] = [before[1]["flops_per_s"]["median"], after[1]["flops_per_s"]["median"]]
+        set_fractions(res, cell_flops_per_s=cell_rate, square_flops_per_s=square)
+        out["cells"].append(res)
     return out
+
+
+def _ceilings(c: dict[str, int], n_x: int, n_square: int, repeats: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    cell = roofline.cell_rate(c["d"], c["k"], c["depth"], n_net=c["n_net"], n_x=n_x, repeats=repeats)
+    return cell, roofline.square_rate(n_square, repeats=repeats)
+
+
+def set_fractions(res: dict[str, Any], *, cell_flops_per_s: float | None, square_flops_per_s: float | None) -> None:
+    """Fills in each row's achieved FLOP/s as a fraction of the given matmul rates."""
+    res["cell_matmul_flops_per_s"] = cell_flops_per_s
+    res["square_matmul_flops_per_s"] = square_flops_per_s
+    for row in res["rows"]:
+        med = row["flops_per_s"]["median"]
+        row["fraction_of_cell_matmul"] = None if not cell_flops_per_s else med / cell_flops_per_s
+        row["fraction_of_square_matmul"] = None if not square_flops_per_s else med / square_flops_per_s
 
 
 def rows(res: dict[str, Any]) -> list[dict[str, Any]]:

@@ -26,8 +26,9 @@ the per-field maxima over the batch (under vmap every pair pays for the slowest 
 rounds). Accuracy: on 100 pairs (10 inputs of each of the first 10 networks; ``--quick``: 25),
 |η| against a float64 reference computed independently (the float64 network with the same
 weights: a 256-point geometric scan of the ray from η_lin/16 to eta_max, then 60 bisection
-steps), as the median and maximum of | |η|/η_ref − 1 |; the success rate is over the whole
-batch.
+steps), as the median and maximum of | |η|/η_ref − 1 | over the pairs both found (pairs on a
+ReLU kink, whose float32 and float64 gradients differ, are counted apart); the success rate
+is over the whole batch.
 """
 
 from __future__ import annotations
@@ -125,7 +126,8 @@ class _GridOneStep:
         eta = jnp.where(found, eta, eta_max)
         f_adv = self.apply(params, x + (sign * eta) * g)
         success = found & _common.flipped(f0, f_adv)
-        return {"eta": jnp.where(success, sign * eta, jnp.inf), "success": success, "n_forward": n + 1}
+        return {"eta": jnp.where(success, sign * eta, jnp.inf), "success": success, "n_forward": n + 1,
+                "grad_norm": jnp.linalg.norm(g)}
 
 
 def _old_one_step(net, params, xs):
@@ -164,16 +166,17 @@ class _Reference:
             return jnp.where(f, lo, mid), jnp.where(f, mid, hi)
 
         lo, hi = jax.lax.fori_loop(0, self.n_bisect, body, (lo, hi))
-        return jnp.where(jnp.any(fl), hi, jnp.inf)
+        return jnp.where(jnp.any(fl), hi, jnp.inf), jnp.linalg.norm(g)
 
 
-def reference_eta(net: nets.Network, params: Any, xs: jax.Array, eta_max: float = ETA_MAX) -> np.ndarray:
-    """|η| of the first sign change along x − sign f(x)·t·∇f(x), the networks in float64
-    (``params`` and ``xs`` in any layout :func:`kernels.map_pairs` takes)."""
+def reference_eta(net: nets.Network, params: Any, xs: jax.Array, eta_max: float = ETA_MAX) -> tuple[np.ndarray, np.ndarray]:
+    """|η| of the first sign change along x − sign f(x)·t·∇f(x), and ‖∇f(x)‖, the networks
+    in float64 (``params`` and ``xs`` in any layout :func:`kernels.map_pairs` takes)."""
     with jax.enable_x64(True):
         p64 = jax.tree.map(lambda a: jnp.asarray(np.asarray(a), jnp.float64), params)
         x64 = jnp.asarray(np.asarray(xs), jnp.float64)
-        return np.asarray(kernels.map_pairs(_Reference(net.apply), net, p64, x64, shared=(jnp.asarray(eta_max, jnp.float64),)))
+        eta, g_norm = kernels.map_pairs(_Reference(net.apply), net, p64, x64, shared=(jnp.asarray(eta_max, jnp.float64),))
+        return np.asarray(eta), np.asarray(g_norm)
 
 
 def _reference_subset(n_net: int, n_x: int, n_ref: int) -> tuple[int, int]:
@@ -184,13 +187,20 @@ def _reference_subset(n_net: int, n_x: int, n_ref: int) -> tuple[int, int]:
     return m, max(1, min(n_ref // m, n_x // m))
 
 
-def _accuracy(eta: np.ndarray, ref: np.ndarray) -> dict[str, Any]:
-    both = np.isfinite(eta) & np.isfinite(ref)
+def _accuracy(eta: np.ndarray, ref: np.ndarray, grad_norm: np.ndarray, ref_grad_norm: np.ndarray) -> dict[str, Any]:
+    # A pair whose x sits on a ReLU kink (a pre-activation within rounding of 0) has two
+    # gradients, and float32 and float64 may take different ones: the rays then differ and
+    # so do their crossings (seen: 1 pair in 100 at L = 4, ‖∇f‖ 1.6% apart, η 2.2%). Such
+    # pairs are told apart by ‖∇f‖ and counted, not compared: float32 alone agrees with
+    # float64 on ‖∇f‖ to ~1e-6.
+    smooth = np.abs(grad_norm / ref_grad_norm - 1) <= 1e-4
+    both = np.isfinite(eta) & np.isfinite(ref) & smooth
     rel = np.abs(np.abs(eta[both]) / ref[both] - 1)
     return {
         "n_ref": int(ref.size),
+        "n_on_a_kink": int(np.sum(~smooth)),
         "n_both_found": int(both.sum()),
-        "n_found_differs": int(np.sum(np.isfinite(eta) != np.isfinite(ref))),
+        "n_found_differs": int(np.sum((np.isfinite(eta) != np.isfinite(ref)) & smooth)),
         "median_rel_err": float(np.median(rel)) if rel.size else None,
         "max_rel_err": float(np.max(rel)) if rel.size else None,
         "frac_within_rtol": float(np.mean(rel <= RTOL * (1 + 1e-3))) if rel.size else None,
@@ -236,7 +246,7 @@ def run_cell(cell: dict[str, Any], *, repeats: int, n_ref: int, old: bool = True
 
     m, per = _reference_subset(cell["n_net"], n_x, n_ref)
     ref_x = xs[: m * per].reshape(m, per, -1)  # network i: inputs i·per … (i + 1)·per − 1
-    ref = reference_eta(net, jax.tree.map(lambda a: a[:m], params), ref_x).ravel()
+    ref, ref_g = (a.ravel() for a in reference_eta(net, jax.tree.map(lambda a: a[:m], params), ref_x))
     ref_idx = (np.repeat(np.arange(m), per), np.arange(m * per))
     fields = ("n_grad", "n_forward", "n_partial", "n_first_layer")
     c_new = _counts(new, fields)
@@ -248,7 +258,7 @@ def run_cell(cell: dict[str, Any], *, repeats: int, n_ref: int, old: bool = True
         "counted_batch_max": counted(c_new, "max"),
         "counts": c_new,
         "success_rate": float(np.mean(np.asarray(new.success))),
-        "accuracy": _accuracy(np.asarray(new.eta)[ref_idx], ref),
+        "accuracy": _accuracy(np.asarray(new.eta)[ref_idx], ref, np.asarray(new.grad_norm)[ref_idx], ref_g),
         "seconds": t_new,
     }]
     if old:
@@ -263,7 +273,7 @@ def run_cell(cell: dict[str, Any], *, repeats: int, n_ref: int, old: bool = True
             "counted_batch_max": counted(c_old, "max"),
             "counts": c_old,
             "success_rate": float(np.mean(np.asarray(res_old["success"]))),
-            "accuracy": _accuracy(np.asarray(res_old["eta"])[ref_idx], ref),
+            "accuracy": _accuracy(np.asarray(res_old["eta"])[ref_idx], ref, np.asarray(res_old["grad_norm"])[ref_idx], ref_g),
             "seconds": t_old,
         })
     target = TARGET.get(cell["depth"], TARGET_DEEP)

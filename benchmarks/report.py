@@ -44,6 +44,9 @@ def headline(res: dict[str, Any]) -> str:
         line += f"; run {res['started']}"
     if load.get("start") and load.get("end"):
         line += f"; 1-min load average {load['start'][0]:.2f} at the start, {load['end'][0]:.2f} at the end"
+    during = load.get("during", {}).get("all", {})
+    if during.get("mean") is not None:
+        line += f", mean {during['mean']:.2f} (max {during['max']:.2f}) during the run, on {res['environment'].get('cpu_count')} cores"
     return line
 
 
@@ -89,7 +92,14 @@ def blocks(res: dict[str, Any]) -> list[tuple[str, str]]:
                     "\n".join([_harness.table(targets.rows(res["targets"]), targets.COLUMNS), ""]
                               + targets.statements(res["targets"]))))
     if res.get("wall_s"):
-        out.append(("Wall time per section: " + ", ".join(f"{k} {v:.0f} s" for k, v in res["wall_s"].items()), ""))
+        during = res.get("loadavg", {}).get("during", {})
+
+        def load(k: str) -> str:
+            m = during.get(k, {}).get("mean")
+            return "" if m is None else f" (load {m:.1f})"
+
+        out.append(("Wall time per section (mean 1-min load average during it): "
+                    + ", ".join(f"{k} {v:.0f} s{load(k)}" for k, v in res["wall_s"].items()), ""))
     return out
 
 

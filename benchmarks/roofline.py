@@ -172,7 +172,8 @@ def rows(res: dict[str, Any]) -> list[dict[str, Any]]:
                 "compile_s": bw["compile_s"]})
     for c in res["cells"]:
         r = c["flops_per_s"]
-        out.append({"what": f"matmul at cell {tuple(c['cell'])} x{c['n_net']} nets", "median": r["median"] / 1e9,
+        when = f" ({c['when']})" if c.get("when") else ""
+        out.append({"what": f"matmul at cell {tuple(c['cell'])} x{c['n_net']} nets{when}", "median": r["median"] / 1e9,
                     "min": r["min"] / 1e9, "max": r["max"] / 1e9, "unit": "GFLOP/s", "compile_s": c["compile_s"]})
     return out
 

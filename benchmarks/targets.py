@@ -74,7 +74,8 @@ def kernels_targets(res: dict[str, Any]) -> dict[str, Any]:
                              "measured": frac, "threshold": PREGENERATED_FRACTION, "compare": ">=",
                              "detail": (f"{r['flops_per_s']['median'] / 1e9:.1f} GFLOP/s of "
                                         f"{(cell.get('cell_matmul_flops_per_s') or float('nan')) / 1e9:.1f} at the "
-                                        f"cell's shapes; {_pct(r.get('fraction_of_square_matmul'))} of the square"),
+                                        f"cell's shapes{_before_after(cell.get('cell_matmul_before_after_flops_per_s'))}; "
+                                        f"{_pct(r.get('fraction_of_square_matmul'))} of the square"),
                              "met": _verdict(frac, PREGENERATED_FRACTION)})
         public = best_public_generated(cell["rows"])
         torch_gen = best_torch_batched(cell["rows"], "generated")
@@ -108,6 +109,10 @@ def kernels_targets(res: dict[str, Any]) -> dict[str, Any]:
                       "statement": f"with weight generation: best public jaxadv >= {GENERATED_VS_TORCH}x the best "
                                    "batched PyTorch drawing its weights too, every cell"},
     }
+
+
+def _before_after(pair: list[float] | None) -> str:
+    return "" if not pair else f" ({pair[0] / 1e9:.1f} before, {pair[1] / 1e9:.1f} after)"
 
 
 def _pct(v: float | None) -> str:

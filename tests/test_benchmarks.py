@@ -89,7 +89,12 @@ def test_kernels_at_a_tiny_cell_runs_every_regime_and_checks_them(monkeypatch):
         assert rows[name]["matches_pregenerated"] is True
         assert rows[name]["public"] is ("chunked" not in name)
         assert rows[name]["init_chunk"] == (2 if "chunked" in name else None)
-    assert len(roof["cells"]) == 1  # the cell's ceiling is recorded with the roofline
+    # The cell's ceilings, taken just before and just after it, are recorded with the roofline,
+    # and the fractions are of their mean.
+    assert [c["when"] for c in roof["cells"]] == ["before", "after"]
+    assert cell["cell_matmul_flops_per_s"] == sum(cell["cell_matmul_before_after_flops_per_s"]) / 2
+    r = rows[kernels.PREGENERATED]
+    assert r["fraction_of_cell_matmul"] == r["flops_per_s"]["median"] / cell["cell_matmul_flops_per_s"]
     assert kernels.rows(res)[0]["cell"] == "(3, 4, 2) x4"
 
 
@@ -124,6 +129,8 @@ def test_suite_entry_point_writes_one_json(tmp_path, monkeypatch):
     assert res["environment"]["backend"] and res["sections"] == ["roofline"]
     assert "kernels" not in res and res["roofline"]["square"]["shape"] == [32, 32, 32]
     assert len(res["loadavg"]["start"]) == 3 and len(res["loadavg"]["end"]) == 3
+    # The load sampled during the run: at least the sample taken when sampling starts.
+    assert res["loadavg"]["during"]["all"]["n"] >= 1 and res["loadavg"]["during"]["roofline"]["mean"] is not None
     assert res["targets"] == {}  # no section with a target ran
     with pytest.raises(SystemExit):
         suite.main(["--only", "nope"])

@@ -104,8 +104,9 @@ def first_sign_change(
       atol: absolute width that is enough (≥ 0): the resolution below which ψ's own
         rounding makes its sign meaningless, so that rounds are not spent below it.
       max_rounds: the most rounds (static).
-      active: where False, nothing is evaluated (``hi = inf``, ``n_rounds = 0``); psi0 and
-        slope0 may then be anything finite and positive.
+      active: where False the search does not run (``hi = inf``, ``n_rounds = 0``; under
+        ``vmap`` such members ride along unchanged); psi0 and slope0 may then be anything
+        finite and positive.
 
     Returns:
       :class:`Bracket`.
