@@ -249,33 +249,26 @@ def run_cell(cell: dict[str, Any], *, repeats: int, n_ref: int, old: bool = True
     ref, ref_g = (a.ravel() for a in reference_eta(net, jax.tree.map(lambda a: a[:m], params), ref_x))
     ref_idx = (np.repeat(np.arange(m), per), np.arange(m * per))
     fields = ("n_grad", "n_forward", "n_partial", "n_first_layer")
-    c_new = _counts(new, fields)
-    algos = [{
-        "algorithm": "one_step",
-        "time_ratio": t_new["median_s"] / t_eval,
-        "time_ratio_range": [t_new["min_s"] / t_eval, t_new["max_s"] / t_eval],
-        "counted_median_pair": counted(c_new, "median"),
-        "counted_batch_max": counted(c_new, "max"),
-        "counts": c_new,
-        "success_rate": float(np.mean(np.asarray(new.success))),
-        "accuracy": _accuracy(np.asarray(new.eta)[ref_idx], ref, np.asarray(new.grad_norm)[ref_idx], ref_g),
-        "seconds": t_new,
-    }]
+
+    def algorithm(name, t, counts, res):
+        return {
+            "algorithm": name,
+            "time_ratio": t["median_s"] / t_eval,
+            "time_ratio_range": [t["min_s"] / t_eval, t["max_s"] / t_eval],
+            "counted_median_pair": counted(counts, "median"),
+            "counted_batch_max": counted(counts, "max"),
+            "counts": counts,
+            "success_rate": float(np.mean(np.asarray(res["success"]))),
+            "accuracy": _accuracy(np.asarray(res["eta"])[ref_idx], ref, np.asarray(res["grad_norm"])[ref_idx], ref_g),
+            "seconds": t,
+        }
+
+    algos = [algorithm("one_step", t_new, _counts(new, fields), new._asdict())]
     if old:
         res_old, t_old = timed(lambda: _old_one_step(net, params, xs))
         c_old = _counts(res_old, ("n_forward",))
         c_old["n_grad"] = {"median": 1.0, "max": 1.0}
-        algos.append({
-            "algorithm": "grid+bisection (previous)",
-            "time_ratio": t_old["median_s"] / t_eval,
-            "time_ratio_range": [t_old["min_s"] / t_eval, t_old["max_s"] / t_eval],
-            "counted_median_pair": counted(c_old, "median"),
-            "counted_batch_max": counted(c_old, "max"),
-            "counts": c_old,
-            "success_rate": float(np.mean(np.asarray(res_old["success"]))),
-            "accuracy": _accuracy(np.asarray(res_old["eta"])[ref_idx], ref, np.asarray(res_old["grad_norm"])[ref_idx], ref_g),
-            "seconds": t_old,
-        })
+        algos.append(algorithm("grid+bisection (previous)", t_old, c_old, res_old))
     target = TARGET.get(cell["depth"], TARGET_DEEP)
     return {
         "network": net.name,

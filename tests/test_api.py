@@ -30,7 +30,7 @@ PUBLIC = {
         "RobustAccuracy", "SharedLineSearchResult", "fgsm", "gradient_flow", "line_search", "min_norm",
         "one_step", "pgd", "random_directions", "robust_accuracy", "shared_line_search", "universal_direction",
     },
-    "jaxadv.experiments": {"EXPERIMENTS", "CellStore", "Claim", "run", "run_cells", "write_json", "write_report", "write_text"},
+    "jaxadv.experiments": {"EXPERIMENTS", "CellStore", "Claim", "RunOptions", "config_of", "markdown_table", "run", "run_cells", "write_json", "write_report", "write_text"},
     "jaxadv.train": {
         "GrowingLR", "KKTResult", "LossNormalisedLR", "MarginSet", "STOP_REASONS", "SharedPerturbation",
         "TrainHistory", "TrainResult", "constant_lr", "growing_lr", "inner_product_bound", "kkt_residuals",

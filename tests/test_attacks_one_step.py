@@ -300,10 +300,10 @@ def test_universal_direction():
     d = k = 100
     net = nets.two_layer(d, k)
     params = kernels.init_many(net, jax.random.key(40), 4)
-    u = attacks.universal_direction(params)
+    u = attacks.universal_direction(net, params)
     assert u.shape == (4, d)
     np.testing.assert_allclose(u[2], params["a"][2] @ params["W"][2], rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(attacks.universal_direction(jax.tree.map(lambda a: a[2], params)), u[2], rtol=1e-6)
+    np.testing.assert_allclose(attacks.universal_direction(net, jax.tree.map(lambda a: a[2], params)), u[2], rtol=1e-6)
     xs = data.sphere(jax.random.key(41), 50, d)
     r = attacks.one_step(net, params, xs, directions=u)  # one direction per network, shared xs
     # Bubeck et al. §1.1: Σ a_ℓ w_ℓ works as well as the gradient; it fails only if the sign
@@ -320,9 +320,13 @@ def test_universal_direction():
     assert float(jnp.min(cos)) > 0.9999
     # shallow params give Σ v_ℓ w_ℓ
     sp = nets.shallow(5, 3).init(jax.random.key(0))
-    np.testing.assert_allclose(attacks.universal_direction(sp), sp["v"] @ sp["w"], rtol=1e-6)
+    np.testing.assert_allclose(attacks.universal_direction(nets.shallow(5, 3), sp), sp["v"] @ sp["w"], rtol=1e-6)
     with pytest.raises(TypeError, match="`params` must be two_layer params"):
-        attacks.universal_direction(nets.mlp(5, [3]).init(jax.random.key(0)))
+        attacks.universal_direction(nets.mlp(5, [3]), nets.mlp(5, [3]).init(jax.random.key(0)))
+    with pytest.raises(TypeError, match="`net` must be a jaxadv.nets.Network"):
+        attacks.universal_direction(params, net)
+    with pytest.raises(ValueError, match="`params` must hold W of shape"):
+        attacks.universal_direction(nets.two_layer(d + 1, k), params)
 
 
 def test_given_gradient_direction_equals_gradient_step(x64):

@@ -70,7 +70,7 @@ def random_directions(key: jax.Array, shape: Any, *, input_ndim: int = 1, dtype:
     return _random_directions(key, shape, input_ndim, dtype)
 
 
-def universal_direction(params: Params) -> jax.Array:
+def universal_direction(net: Network, params: Params) -> jax.Array:
     """The input-independent direction Σ_ℓ a_ℓ w_ℓ of Bubeck et al. 2021, §1.1.
 
     For a two-layer ReLU network f(x) = k^{-1/2} Σ_ℓ a_ℓ relu(w_ℓ·x), the gradient is
@@ -79,26 +79,48 @@ def universal_direction(params: Params) -> jax.Array:
     as the gradient step does. Pass it to :func:`one_step` as ``directions``.
 
     Args:
-      params: ``two_layer`` params ``{"W": (k, d), "a": (k,)}`` or ``shallow`` params
-        ``{"w": (k, d), "b": (k,), "v": (k,)}`` (giving Σ_ℓ v_ℓ w_ℓ), for one network or with
-        a leading network axis.
+      net: a ``two_layer`` network (dense or matrix-free) or a ``shallow`` one.
+      params: its params for one network or with a leading network axis: ``two_layer``
+        ``{"W": (k, d), "a": (k,)}``, matrix-free ``two_layer`` ``{"W_key", "a"}`` (Wᵀa is
+        then summed tile by tile, W never held) or ``shallow`` ``{"w", "b", "v"}`` (giving
+        Σ_ℓ v_ℓ w_ℓ).
 
     Returns:
       ``(d,)`` for one network, ``(n_net, d)`` for many. Not normalised.
     """
+    if not isinstance(net, Network):
+        raise TypeError(f"`net` must be a jaxadv.nets.Network (two_layer or shallow), got {type(net).__name__}.")
+    if isinstance(params, dict) and set(params) == {"W_key", "a"}:
+        return _matrix_free_universal(net, params)
     if isinstance(params, dict) and set(params) == {"W", "a"}:
         W, a = params["W"], params["a"]
     elif isinstance(params, dict) and set(params) == {"w", "b", "v"}:
         W, a = params["w"], params["v"]
     else:
         raise TypeError(
-            "`params` must be two_layer params {'W', 'a'} or shallow params {'w', 'b', 'v'}; "
-            f"got {type(params).__name__}" + (f" with keys {sorted(params)}" if isinstance(params, dict) else "") + "."
+            "`params` must be two_layer params {'W', 'a'} or {'W_key', 'a'}, or shallow params {'w', 'b', 'v'}; got "
+            + type(params).__name__ + (f" with keys {sorted(params)}" if isinstance(params, dict) else "") + "."
         )
     W, a = jnp.asarray(W), jnp.asarray(a)
-    if W.ndim not in (2, 3) or a.shape != W.shape[:-1]:
-        raise ValueError(f"`params` must hold W of shape ([n_net,] k, d) and a of shape ([n_net,] k), got {W.shape} and {a.shape}.")
+    if W.ndim not in (2, 3) or a.shape != W.shape[:-1] or W.shape[-1:] != tuple(net.input_shape):
+        raise ValueError(f"`params` must hold W of shape ([n_net,] k, {net.input_shape[0]}) and a of shape ([n_net,] k) "
+                         f"for {net.name}, got {W.shape} and {a.shape}.")
     return jnp.einsum("...k,...kd->...d", a, W, precision=jax.lax.Precision.HIGHEST)
+
+
+def _matrix_free_universal(net: Network, params: Params) -> jax.Array:
+    spec = getattr(net.init, "free", (None,))
+    if len(spec) != 1 or spec[0] is None:
+        raise TypeError(f"`net` must be the two_layer(..., weights='matrix_free') network of these matrix-free params, "
+                        f"got {net.name}.")
+    spec = spec[0]
+    a = jnp.asarray(params["a"])
+    if a.shape[-1:] != (spec.rows,) or a.ndim not in (1, 2) or jnp.shape(params["W_key"]) != a.shape[:-1]:
+        raise ValueError(f"`params` must hold a of shape ([n_net,] {spec.rows}) and one W_key per network, got "
+                         f"{a.shape} and {jnp.shape(params['W_key'])}.")
+    if a.ndim == 1:
+        return spec.rmatvec(params["W_key"], a)
+    return jax.vmap(spec.rmatvec)(params["W_key"], a)
 
 
 def layout_directions(

@@ -6,8 +6,10 @@ Experiments: ``bubeck2021``, ``bartlett2021``, ``daniely2020``, ``vardi2022``, `
 figures; ``REPORT.md`` gathers every claim.
 """
 
+from jaxadv.experiments._spec import RunOptions
 from jaxadv.experiments._store import CellStore, run_cells, write_json, write_text
-from jaxadv.experiments.claims import Claim
-from jaxadv.experiments.runner import EXPERIMENTS, run, write_report
+from jaxadv.experiments.claims import Claim, markdown_table
+from jaxadv.experiments.runner import EXPERIMENTS, config_of, run, write_report
 
-__all__ = ["EXPERIMENTS", "CellStore", "Claim", "run", "run_cells", "write_json", "write_report", "write_text"]
+__all__ = ["EXPERIMENTS", "CellStore", "Claim", "RunOptions", "config_of", "markdown_table", "run", "run_cells", "write_json",
+           "write_report", "write_text"]

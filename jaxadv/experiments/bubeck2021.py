@@ -121,7 +121,7 @@ def _one_step_cell(config, name: str, d: int, k: int, depth: int, variant: str |
         xs = xs_all[start:start + block]
         directions = None
         if variant == "universal":
-            u = attacks.universal_direction(params)
+            u = attacks.universal_direction(net, params)
             u = u / jnp.linalg.norm(u, axis=-1, keepdims=True)
             directions = jnp.broadcast_to(u[:, None, :], xs.shape)
         res = attacks.one_step(net, params, xs, eta_max=config["eta_max"], directions=directions)

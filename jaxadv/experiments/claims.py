@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,3 +44,30 @@ class Claim:
 
         return {"id": self.id, "statement": self.statement, "paper_value": clean(self.paper_value),
                 "measured": clean(self.measured), "holds": None if self.holds is None else bool(self.holds)}
+
+
+HOLDS_TEXT = {True: "yes", False: "**no**", None: "not measured"}
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, list):
+        return "; ".join(_text(v) for v in value)
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def markdown_cell(value: Any) -> str:
+    """A value as one Markdown table cell: lists joined, floats to 4 digits, pipes escaped."""
+    return _text(value).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(claims: Iterable[Claim | Mapping[str, Any]]) -> str:
+    """Claims (or their ``to_json`` dicts) as a Markdown table: statement, paper, measured, holds.
+
+    For notebooks (``IPython.display.Markdown(markdown_table(cs))``) and reports.
+    """
+    lines = ["| claim | paper | measured | holds |", "|---|---|---|---|"]
+    for c in claims:
+        c = c.to_json() if isinstance(c, Claim) else c
+        lines.append(f"| {markdown_cell(c['statement'])} | {markdown_cell(c['paper_value'])} | "
+                     f"{markdown_cell(c['measured'])} | {HOLDS_TEXT[c['holds']]} |")
+    return "\n".join(lines) + "\n"

@@ -27,6 +27,7 @@ from jaxadv.experiments import (
 )
 from jaxadv.experiments._spec import Experiment, RunOptions  # noqa: F401  (RunOptions: re-exported for callers)
 from jaxadv.experiments._store import CellStore, run_cells, write_json, write_text
+from jaxadv.experiments.claims import HOLDS_TEXT, markdown_cell
 
 # In the issue's order, which `all` follows.
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (bubeck2021.EXPERIMENT, bartlett2021.EXPERIMENT, daniely2020.EXPERIMENT, vardi2022.EXPERIMENT,
@@ -45,7 +46,17 @@ def _check(names: str | Sequence[str], scale: str) -> list[str]:
     return list(names)
 
 
-def config_of(name: str, scale: str, seed: int) -> dict[str, Any]:
+def config_of(name: str, scale: str, *, seed: int = 0) -> dict[str, Any]:
+    """The configuration ``jaxadv reproduce NAME --scale SCALE --seed SEED`` runs, as a plain dict.
+
+    A notebook or script may edit it (fewer dimensions, networks or inputs) and hand it to
+    the experiment's own functions, ``EXPERIMENTS[name].cells(config)`` (each cell a
+    ``(name, compute)`` pair), ``.claims(config, results)`` and ``.figures(...)``; experiments
+    that read datasets (``depalma2021``) first need ``.prepare(config, RunOptions(...))``.
+    """
+    if name == "all":
+        raise ValueError("`name` must be one experiment, got 'all'; expected one of " f"{sorted(EXPERIMENTS)}.")
+    _check(name, scale)
     return {"experiment": name, "scale": scale, "seed": int(seed), **EXPERIMENTS[name].scales[scale]}
 
 
@@ -83,7 +94,7 @@ def run(names: str | Sequence[str], *, scale: str = "quick", out: str = "runs", 
     options = RunOptions(data_dir=data_dir, download=download)
     configs = {}
     for n in names:  # every check, and every dataset decision, before any cell runs
-        config = config_of(n, scale, seed)
+        config = config_of(n, scale, seed=seed)
         prepare = EXPERIMENTS[n].prepare
         configs[n] = config if prepare is None else prepare(config, options)
     stores = {n: CellStore(out, n, configs[n], force=force) for n in names}
@@ -101,20 +112,6 @@ def run(names: str | Sequence[str], *, scale: str = "quick", out: str = "runs", 
     return claims
 
 
-_HOLDS = {True: "yes", False: "**no**", None: "not measured"}
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, list):
-        return "; ".join(_text(v) for v in value)
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-def _cell(value: Any) -> str:
-    """A value as one Markdown table cell: lists joined, floats to 4 digits, pipes escaped."""
-    return _text(value).replace("|", "\\|").replace("\n", " ")
-
-
 def write_report(out: str) -> str:
     """Rebuilds ``out/REPORT.md`` from the saved ``results.json`` files (no recompute)."""
     lines = ["# jaxadv reproduction report", "", "| experiment | claim | paper | measured | holds |", "|---|---|---|---|---|"]
@@ -126,8 +123,8 @@ def write_report(out: str) -> str:
         with open(os.path.join(out, name, "results.json")) as fh:
             res = json.load(fh)
         for c in res["claims"]:
-            lines.append(f"| {name} | {_cell(c['statement'])} | {_cell(c['paper_value'])} | {_cell(c['measured'])} | "
-                         f"{_HOLDS[c['holds']]} |")
+            lines.append(f"| {name} | {markdown_cell(c['statement'])} | {markdown_cell(c['paper_value'])} | "
+                         f"{markdown_cell(c['measured'])} | {HOLDS_TEXT[c['holds']]} |")
         sections += ["", f"## {name}", "", f"Scale `{res['config']['scale']}`, seed {res['config']['seed']}, "
                      f"jax {res['environment']['jax']} on {res['environment']['backend']}.", ""]
         sections += [f"![{f}]({name}/{f})" for f in res.get("figures", [])]

@@ -137,6 +137,16 @@ class GaussianMatrix:
             raise ValueError(f"`x` must have shape ({self.cols},) for this layer, got {jnp.shape(x)}.")
         return _matvec(self, key, x)
 
+    def rmatvec(self, key: jax.Array, y: jax.Array) -> jax.Array:
+        """``Wᵀ @ y`` for ONE vector ``y`` of shape ``(rows,)``; returns ``(cols,)``.
+
+        The tiles' contributions are summed in tile order (tile by tile, never holding W),
+        so the result equals the dense product to float rounding of a split summation.
+        """
+        if jnp.shape(y) != (self.rows,):
+            raise ValueError(f"`y` must have shape ({self.rows},) for this layer, got {jnp.shape(y)}.")
+        return _rmatvec(self, key, y)
+
     def materialize(self, key: jax.Array) -> jax.Array:
         """The dense ``(rows, cols)`` W, drawn from the same tiles (needs the memory W needs)."""
         return _materialize(self, key)
@@ -156,6 +166,21 @@ def _matvec(spec: GaussianMatrix, key: jax.Array, x: jax.Array) -> jax.Array:
     )
     z = jax.lax.map(one_tile, jnp.arange(spec.n_tiles()))
     return z.reshape(-1)[: spec.rows]
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _rmatvec(spec: GaussianMatrix, key: jax.Array, y: jax.Array) -> jax.Array:
+    precision = _common.PRECISIONS[spec.precision]
+    size = spec.tile_size()
+    # Rows past `rows` in the last tile meet zeros, so they add nothing.
+    y_tiles = jnp.pad(y, (0, spec.n_tiles() * size - spec.rows)).reshape(spec.n_tiles(), size)
+
+    def add_tile(acc, t):
+        return acc + jnp.matmul(y_tiles[t], spec.tile(key, t), precision=precision), None
+
+    acc, _ = jax.lax.scan(add_tile, jnp.zeros((spec.cols,), jnp.result_type(y.dtype, _common.param_dtype(spec.dtype))),
+                          jnp.arange(spec.n_tiles()))
+    return acc
 
 
 @functools.partial(jax.jit, static_argnums=0)
