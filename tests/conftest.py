@@ -32,3 +32,16 @@ def families(d=12):
         "shallow_gauss_gelu": nets.shallow(d, 10, "gelu", init="gaussian"),
         "linear": nets.linear(d),
     }
+
+
+# The per-family sweeps of the default run: a two-layer ReLU net (Bubeck et al.), a deep ReLU
+# net and a deep net with biases and a smooth activation (Bartlett et al.), a shallow net
+# with every parameter trainable (Vardi et al.) and the linear closed form. The other
+# families (another readout or activation on the same layers) run with -m slow: each one
+# costs a compilation per kernel, and they add no code path of their own.
+DEFAULT_FAMILIES = ("two_layer", "mlp", "mlp_bias_softplus", "shallow_gauss_gelu", "linear")
+
+
+def family_names(default=DEFAULT_FAMILIES):
+    """``families()`` names as pytest parameters, those not in ``default`` marked slow."""
+    return [n if n in default else pytest.param(n, marks=pytest.mark.slow) for n in sorted(families())]

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import families
+from conftest import families, family_names
 
 from jaxadv import attacks, data, kernels, nets
 from jaxadv.attacks import _root
@@ -410,12 +410,7 @@ def check_first_crossing(ts, flips, found, success, t_max):
     return missed.mean()
 
 
-FAMILIES = ["two_layer_gauss_tanh"]  # the others run with -m slow
-
-
-@pytest.mark.parametrize(
-    "name", [n if n in FAMILIES else pytest.param(n, marks=pytest.mark.slow) for n in sorted(families())]
-)
+@pytest.mark.parametrize("name", family_names(default=("two_layer_gauss_tanh",)))  # the others with -m slow
 def test_every_family_against_a_fine_grid(name):
     net = families()[name]
     params = kernels.init_many(net, jax.random.key(7), 2)

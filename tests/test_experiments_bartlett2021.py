@@ -52,7 +52,7 @@ def test_run_writes_cells_results_and_figure(tmp_path, tiny):
     assert cell["widths"].tolist() == [16, 8, 16] and cell["ray_q"].shape == (3, 2, 9) and cell["rel_step"].shape == (3, 2, 3)
     assert np.load(exp_dir / "deep.npz")["pair"].shape == (3, 4, 3, 3)
     # Same seed, same numbers: every cell computed again (its kernels compiled already).
-    for name, compute in bartlett2021.cells(runner.config_of("bartlett2021", "quick", 0)):
+    for name, compute in bartlett2021.cells(runner.config_of("bartlett2021", "quick", seed=0)):
         a, b = np.load(exp_dir / f"{name}.npz"), compute()
         assert set(a.files) == set(b)
         for k in a.files:

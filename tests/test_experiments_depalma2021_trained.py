@@ -43,7 +43,7 @@ def mnist_dir(tmp_path):
 
 
 def _config(scale="quick"):
-    return runner.config_of("depalma2021", scale, 0)
+    return runner.config_of("depalma2021", scale, seed=0)
 
 
 def test_prepare_uses_files_then_the_digits_stand_in_then_nothing(mnist_dir, tmp_path, monkeypatch):

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from _multidevice_check import draw, stacked_params
-from conftest import ATOL, RTOL, families
+from conftest import ATOL, RTOL, families, family_names
 
 from jaxadv import data, kernels, nets
 
@@ -21,7 +21,7 @@ def _one(params, j):
     return jax.tree.map(lambda leaf: leaf[j], params)
 
 
-@pytest.mark.parametrize("name", list(families()))
+@pytest.mark.parametrize("name", family_names())
 def test_batched_equals_one_by_one_without_jit(name):
     net = families()[name]
     params = kernels.init_many(net, jax.random.key(0), 3)

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import families
+from conftest import families, family_names
 from jax.test_util import check_grads
 
 from jaxadv import data, nets
@@ -24,7 +24,7 @@ def test_two_layer_analytic_gradient_equals_autodiff(x64):
             np.testing.assert_allclose(auto, analytic, rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize("name", list(families()))
+@pytest.mark.parametrize("name", family_names())
 def test_check_grads_float64(x64, name):
     net = families()[name]
     params = net.init(jax.random.key(3))
