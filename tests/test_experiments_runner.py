@@ -196,3 +196,14 @@ def test_bad_data_options_are_refused_before_anything_runs(tmp_path, monkeypatch
     bad = subprocess.run([sys.executable, "-m", "jaxadv", "reproduce", "bubeck2021", "--data-dir", str(tmp_path / "nope"),
                           "--out", str(tmp_path / "cli")], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "is not a directory" in bad.stderr and not (tmp_path / "cli").exists()
+
+
+def test_markdown_table_of_claims_and_dicts():
+    from jaxadv.experiments import Claim, markdown_table
+
+    claims = [Claim("x/a", "a | b", "½", 0.123456, True), Claim("x/b", "c\nd", 1, [1.0, "n"], False),
+              Claim.not_measured("x/c", "e", "f", "no data")]
+    text = markdown_table(claims)
+    assert text == ("| claim | paper | measured | holds |\n|---|---|---|---|\n"
+                    "| a \\| b | ½ | 0.1235 | yes |\n| c d | 1 | 1; n | **no** |\n| e | f | not measured: no data | not measured |\n")
+    assert markdown_table([c.to_json() for c in claims]) == text

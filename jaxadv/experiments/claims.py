@@ -60,14 +60,20 @@ def markdown_cell(value: Any) -> str:
     return _text(value).replace("|", "\\|").replace("\n", " ")
 
 
+def markdown_row(claim: Claim | Mapping[str, Any], *lead: str) -> str:
+    """One claim (or its ``to_json`` dict) as a Markdown table row: the ``lead`` cells, then
+    statement, paper, measured and holds."""
+    c = claim.to_json() if isinstance(claim, Claim) else claim
+    cells = [*lead, markdown_cell(c["statement"]), markdown_cell(c["paper_value"]), markdown_cell(c["measured"]),
+             HOLDS_TEXT[c["holds"]]]
+    return "| " + " | ".join(cells) + " |"
+
+
 def markdown_table(claims: Iterable[Claim | Mapping[str, Any]]) -> str:
     """Claims (or their ``to_json`` dicts) as a Markdown table: statement, paper, measured, holds.
 
     For notebooks (``IPython.display.Markdown(markdown_table(cs))``) and reports.
     """
     lines = ["| claim | paper | measured | holds |", "|---|---|---|---|"]
-    for c in claims:
-        c = c.to_json() if isinstance(c, Claim) else c
-        lines.append(f"| {markdown_cell(c['statement'])} | {markdown_cell(c['paper_value'])} | "
-                     f"{markdown_cell(c['measured'])} | {HOLDS_TEXT[c['holds']]} |")
+    lines += [markdown_row(c) for c in claims]
     return "\n".join(lines) + "\n"

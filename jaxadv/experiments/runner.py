@@ -27,7 +27,7 @@ from jaxadv.experiments import (
 )
 from jaxadv.experiments._spec import Experiment, RunOptions  # noqa: F401  (RunOptions: re-exported for callers)
 from jaxadv.experiments._store import CellStore, run_cells, write_json, write_text
-from jaxadv.experiments.claims import HOLDS_TEXT, markdown_cell
+from jaxadv.experiments.claims import markdown_row
 
 # In the order, which `all` follows.
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (bubeck2021.EXPERIMENT, bartlett2021.EXPERIMENT, daniely2020.EXPERIMENT, vardi2022.EXPERIMENT,
@@ -122,9 +122,7 @@ def write_report(out: str) -> str:
     for name in sorted(found, key=lambda n: (order.get(n, len(order)), n)):
         with open(os.path.join(out, name, "results.json")) as fh:
             res = json.load(fh)
-        for c in res["claims"]:
-            lines.append(f"| {name} | {markdown_cell(c['statement'])} | {markdown_cell(c['paper_value'])} | "
-                         f"{markdown_cell(c['measured'])} | {HOLDS_TEXT[c['holds']]} |")
+        lines += [markdown_row(c, name) for c in res["claims"]]
         sections += ["", f"## {name}", "", f"Scale `{res['config']['scale']}`, seed {res['config']['seed']}, "
                      f"jax {res['environment']['jax']} on {res['environment']['backend']}.", ""]
         sections += [f"![{f}]({name}/{f})" for f in res.get("figures", [])]
