@@ -6,14 +6,22 @@ For each cell (d, k, L) of ``mlp(d, [k] * L)`` with ``n_x`` = 100 inputs on the 
 network and ``n_net`` networks, ``jaxadv.kernels.evaluate`` is timed with the weights
 
 * ``pregenerated``: drawn once by ``kernels.init_many`` before timing;
-* ``generated``: ``init_many`` + ``evaluate`` in one jitted function of the key, so drawing
-  the weights is part of every timed call (the regime of a sweep over fresh networks). Four
-  variants: the key's implementation, ``threefry2x32`` (JAX's default) or ``philox4x32``
-  (``jax.random.key(seed, impl="philox4x32")``, which a user passes to ``init_many`` like any
-  key; it draws normals faster on CPU), each drawn all at once or ``chunked``: a
-  benchmark-local ``lax.map`` over blocks of ~10 networks, each block drawn and evaluated
-  before the next, so its weights are used while still in cache. Every variant draws the
-  networks ``init_many`` draws from the same key (checked).
+* ``generated``: the weights drawn inside every timed call (the regime of a sweep over fresh
+  networks), for each key implementation, ``threefry2x32`` (JAX's default) and
+  ``philox4x32`` (``jax.random.key(seed, impl="philox4x32")``, which a user passes to
+  ``init_many`` like any key; it draws normals faster on CPU), two ways:
+
+  - ``init_many;evaluate``: ``kernels.init_many`` then ``kernels.evaluate``, two jitted calls,
+    as the README shows and the experiments do;
+  - ``jit(init_many+evaluate)``: both inside one ``jax.jit``. XLA's CPU backend then splits
+    the normal sampler into several passes over the weights (its weights feed two products,
+    forward and input gradient, which read them through different reshapes), and the call
+    is slower than the two calls; the row keeps that measured.
+
+  Every variant draws the networks ``init_many`` draws from the same key (checked).
+  ``draw_s``: the seconds ``init_many`` alone takes for the cell (and ``torch.randn`` for
+  the same weights when torch is importable), so the share of a generated call spent drawing
+  is known.
 
 Throughput is (network, input) pairs per second. Achieved FLOP/s uses the count in
 :func:`flops_per_pair`, and is reported as a fraction of the matrix-multiply rate measured in
@@ -83,45 +91,28 @@ def flops_per_pair(d: int, k: int, depth: int) -> float:
 
 
 KEY_IMPLS = ("threefry2x32", "philox4x32")
-INIT_CHUNK = 10  # networks per block of the chunked variant
+WAYS = ("separate", "fused")  # two jitted calls, or one
 
 PREGENERATED = "jaxadv.evaluate"
 
 
-def generated_name(impl: str, chunked: bool) -> str:
+def generated_name(impl: str, way: str) -> str:
     """The row name of a generated-weights variant."""
-    return f"jaxadv.evaluate+init({impl.removesuffix('2x32').removesuffix('4x32')}{', chunked' if chunked else ''})"
+    short = impl.removesuffix("2x32").removesuffix("4x32")
+    if way == "separate":
+        return f"jaxadv.init_many;evaluate({short})"
+    if way == "fused":
+        return f"jaxadv.jit(init_many+evaluate)({short})"
+    raise ValueError(f"`way` must be one of {WAYS}, got {way!r}.")
 
 
-# Which generated variants are a public, documented way to use the library: a user passes
-# any key to init_many (a philox key included); the chunked draw is local to this benchmark.
-PUBLIC = {generated_name(impl, False) for impl in KEY_IMPLS}
-
-
-@functools.partial(jax.jit, static_argnames=("net", "n_net"))
-def _generate_and_evaluate(net: nets.Network, n_net: int, key: jax.Array, xs: jax.Array) -> kernels.Evaluation:
+def _separate(net: nets.Network, n_net: int, key: jax.Array, xs: jax.Array) -> kernels.Evaluation:
     return kernels.evaluate(net, kernels.init_many(net, key, n_net), xs)
 
 
-def init_chunk(n_net: int, target: int | None = None) -> int:
-    """The largest divisor of ``n_net`` not above ``target``: blocks of equal size."""
-    target = INIT_CHUNK if target is None else target
-    return max(c for c in range(1, min(target, n_net) + 1) if n_net % c == 0)
-
-
-@functools.partial(jax.jit, static_argnames=("net", "n_net", "chunk"))
-def _generate_and_evaluate_chunked(net: nets.Network, n_net: int, chunk: int, key: jax.Array,
-                                   xs: jax.Array) -> kernels.Evaluation:
-    # The keys init_many splits, in blocks: network j is the same network as there.
-    keys = jax.random.split(key, n_net).reshape(n_net // chunk, chunk)
-    vg = kernels.value_and_input_grad(net.apply)
-
-    def block(ks):
-        params = jax.vmap(net.init)(ks)
-        return jax.vmap(lambda p: jax.vmap(lambda x: vg(p, x))(xs))(params)
-
-    f, g = jax.lax.map(block, keys)
-    return kernels.Evaluation(f.reshape(n_net, *f.shape[2:]), g.reshape(n_net, *g.shape[2:]))
+@functools.partial(jax.jit, static_argnames=("net", "n_net"))
+def _fused(net: nets.Network, n_net: int, key: jax.Array, xs: jax.Array) -> kernels.Evaluation:
+    return kernels.evaluate(net, kernels.init_many(net, key, n_net), xs)
 
 
 def agreement(f: np.ndarray, g: np.ndarray, f_ref: np.ndarray, g_ref: np.ndarray) -> dict[str, Any]:
@@ -155,37 +146,36 @@ def _jaxadv_rows(net, params, keys: dict[str, jax.Array], xs, n_net: int, repeat
     the first."""
     t_pre = _harness.timeit(lambda: kernels.evaluate(net, params, xs), repeats=repeats)
     ref = t_pre.pop("result")
-    timed = [(PREGENERATED, "pregenerated", None, False, t_pre)]
-    chunk = init_chunk(n_net)
-    # Every generated variant must draw the networks init_many draws from the same key, outside
-    # jit: the pregenerated weights for the threefry key, and once more (untimed) for each other.
+    timed = [(PREGENERATED, "pregenerated", None, None, t_pre)]
+    # Every generated variant must draw the networks init_many draws from the same key: the
+    # pregenerated weights for the first key, and once more (untimed) for each other.
     first = next(iter(keys))
     refs = {impl: ref if impl == first else kernels.evaluate(net, kernels.init_many(net, keys[impl], n_net), xs)
             for impl in keys}
-    for impl in keys:
-        for chunked in (False, True):
-            key = keys[impl]
-            if chunked:
-                fn = lambda key=key: _generate_and_evaluate_chunked(net, n_net, chunk, key, xs)  # noqa: E731
-            else:
-                fn = lambda key=key: _generate_and_evaluate(net, n_net, key, xs)  # noqa: E731
-            t = _harness.timeit(fn, repeats=repeats)
+    draw_s = {}
+    for impl, key in keys.items():
+        t = _harness.timeit(lambda key=key: kernels.init_many(net, key, n_net), repeats=repeats)
+        del t["result"]
+        draw_s[impl] = {q: t[f"{q}_s"] for q in ("min", "median", "max")}
+        for way, fn in (("separate", _separate), ("fused", _fused)):
+            t = _harness.timeit(lambda fn=fn, key=key: fn(net, n_net, key, xs), repeats=repeats)
             out = t.pop("result")
-            timed.append((generated_name(impl, chunked), "generated", impl, chunked, t, _same(out, refs[impl])))
+            timed.append((generated_name(impl, way), "generated", impl, way, t, _same(out, refs[impl])))
             del out
     rows = []
-    for name, weights, impl, chunked, t, *same in timed:
+    for name, weights, impl, way, t, *same in timed:
         row = {"impl": name, "weights": weights, "key_impl": impl or first}
         if weights == "generated":
-            row.update(chunked=chunked, public=name in PUBLIC, init_chunk=chunk if chunked else None,
-                       matches_pregenerated=same[0])
+            row.update(way=way, matches_pregenerated=same[0])
         row.update(_harness.rates(t, pairs, "pairs"))
         row["flops_per_s"] = {q: v * flops for q, v in row["pairs_per_s"].items()}
         rows.append(row)
-    return rows, ref
+    return rows, ref, draw_s
 
 
-def _torch_rows(params, xs, ref: kernels.Evaluation, depth: int, repeats: int, pairs: int, flops: float) -> list[dict]:
+def _torch_rows(params, xs, ref: kernels.Evaluation, depth: int, repeats: int, pairs: int,
+                flops: float) -> tuple[list[dict], dict[str, float]]:
+    """The baselines' rows, and the seconds ``torch.randn`` takes to draw the cell's weights."""
     import torch
 
     from benchmarks import _torch_baselines as tb
@@ -264,7 +254,9 @@ def _torch_rows(params, xs, ref: kernels.Evaluation, depth: int, repeats: int, p
         if weights == "pregenerated":
             row.update(agreement(f.detach().numpy(), g.detach().numpy(), f_ref, g_ref))
         rows.append(row)
-    return rows
+    t = _harness.timeit(draw, repeats=repeats)
+    del t["result"]
+    return rows, {q: t[f"{q}_s"] for q in ("min", "median", "max")}
 
 
 def best_torch_batched(rows: list[dict[str, Any]], weights: str) -> dict[str, Any] | None:
@@ -273,9 +265,9 @@ def best_torch_batched(rows: list[dict[str, Any]], weights: str) -> dict[str, An
     return max(cands, key=lambda r: r["pairs_per_s"]["median"], default=None)
 
 
-def best_public_generated(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The fastest generated-weights jaxadv row among the public ways to draw them."""
-    cands = [r for r in rows if r["impl"].startswith("jaxadv") and r["weights"] == "generated" and r.get("public")]
+def best_generated(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The fastest generated-weights jaxadv row."""
+    cands = [r for r in rows if r["impl"].startswith("jaxadv") and r["weights"] == "generated"]
     return max(cands, key=lambda r: r["pairs_per_s"]["median"], default=None)
 
 
@@ -309,9 +301,10 @@ def run_cell(
     xs = data.sphere(key_x, n_x, d)
     flops = flops_per_pair(d, k, depth)
     pairs = n_net * n_x
-    rows, ref = _jaxadv_rows(net, params, keys, xs, n_net, repeats, flops, pairs)
+    rows, ref, draw_s = _jaxadv_rows(net, params, keys, xs, n_net, repeats, flops, pairs)
     if baselines and _torch_available():
-        rows += _torch_rows(params, xs, ref, depth, repeats, pairs, flops)
+        torch_rows, draw_s["torch.randn"] = _torch_rows(params, xs, ref, depth, repeats, pairs, flops)
+        rows += torch_rows
     ratios = {}
     best = {w: best_torch_batched(rows, w) for w in ("pregenerated", "generated")}
     for row in rows:
@@ -324,10 +317,14 @@ def run_cell(
     for w in ("pregenerated", "generated"):
         if best[w] is not None:
             ratios[f"best_torch_batched_{w}"] = best[w]["impl"]
-    public = best_public_generated(rows)
-    if best["generated"] is not None and public is not None:
-        ratios["best_public_generated"] = public["impl"]
-        ratios["best_public_generated_vs_best_torch_batched_generated"] = public["vs_best_torch_batched"]
+    gen = best_generated(rows)
+    if best["generated"] is not None and gen is not None:
+        ratios["best_generated"] = gen["impl"]
+        ratios["best_generated_vs_best_torch_batched_generated"] = gen["vs_best_torch_batched"]
+    if "torch.randn" in draw_s:
+        # How fast each side draws the same weights: generation bounds the generated regime.
+        ratios.update({f"draw_{impl}_over_torch_randn": draw_s["torch.randn"]["median"] / draw_s[impl]["median"]
+                       for impl in keys})
     if best["pregenerated"] is not None:
         ratios["pregenerated_vs_best_torch_batched"] = by[PREGENERATED]["vs_best_torch_batched"]
     out = {
@@ -337,6 +334,7 @@ def run_cell(
         "n_x": n_x,
         "flops_per_pair": flops,
         "rows": rows,
+        "draw_s": draw_s,
         "ratios_jaxadv_over_torch": ratios,
     }
     set_fractions(out, cell_flops_per_s=cell_flops_per_s, square_flops_per_s=square_flops_per_s)

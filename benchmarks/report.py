@@ -59,7 +59,8 @@ def blocks(res: dict[str, Any]) -> list[tuple[str, str]]:
         k = res["kernels"]
         out.append((f"Forward + input gradient, {k['n_x']} inputs per network, median of {k['repeats']} "
                     "('x best torch batched': jaxadv pairs/s over the faster of torch bmm and torch.func.vmap in the "
-                    "same weights regime; 'chunked' is a benchmark-local draw, see benchmarks/kernels.py)",
+                    "same weights regime; 'init_many;evaluate' is two jitted calls, 'jit(init_many+evaluate)' one, see "
+                    "benchmarks/kernels.py)",
                     _harness.table(kernels.rows(k), kernels.COLUMNS)))
     if "one_step" in res:
         if "skipped" in res["one_step"]:

@@ -155,6 +155,12 @@ def init_many(net: Network, key: jax.Array, n: int, *, max_bytes: int | None = N
     Network ``j`` equals ``net.init(jax.random.split(key, n)[j])``, so any one network of a
     sweep can be rebuilt alone.
 
+    Drawing the weights costs about as much as evaluating them once (``benchmarks/kernels.py``
+    measures both). On CPU a ``philox4x32`` key (``jax.random.key(seed, impl="philox4x32")``)
+    draws normals about 2.5× faster than the default threefry, and calling ``init_many`` on
+    its own, then the kernel, beats jitting both together: in one jit XLA splits the sampler
+    into several passes over the weights.
+
     Args:
       net: the network family.
       key: a PRNG key.

@@ -68,7 +68,6 @@ def test_kernel_flop_count_is_the_hand_count():
 def test_kernels_at_a_tiny_cell_runs_every_regime_and_checks_them(monkeypatch):
     from benchmarks import kernels, roofline
 
-    monkeypatch.setattr(kernels, "INIT_CHUNK", 2)  # 4 networks: two blocks of two
     roof = roofline.run(quick=True, square=32, bandwidth_bytes=1 << 14, repeats=1)
     # philox alone: it compiles in a fraction of threefry's time, and the code path is the same.
     res = kernels.run(quick=True, baselines=False, cells=[dict(d=3, k=4, depth=2, n_net=4)], n_x=5, repeats=1,
@@ -76,7 +75,7 @@ def test_kernels_at_a_tiny_cell_runs_every_regime_and_checks_them(monkeypatch):
     (cell,) = res["cells"]
     assert cell["flops_per_pair"] == 128.0 and cell["n_net"] * cell["n_x"] == 20
     rows = {r["impl"]: r for r in cell["rows"]}
-    generated = {kernels.generated_name("philox4x32", c) for c in (False, True)}
+    generated = {kernels.generated_name("philox4x32", way) for way in kernels.WAYS}
     assert set(rows) == {kernels.PREGENERATED} | generated
     assert set(kernels.KEY_IMPLS) == {"threefry2x32", "philox4x32"}  # what the suite runs
     for r in rows.values():
@@ -85,10 +84,10 @@ def test_kernels_at_a_tiny_cell_runs_every_regime_and_checks_them(monkeypatch):
         assert r["fraction_of_cell_matmul"] > 0 and r["fraction_of_square_matmul"] > 0
     for name in generated:
         # Every way of drawing inside the timed call gives the networks init_many gives outside
-        # it from the same key; only the unchunked draws are the library's public way.
+        # it from the same key.
         assert rows[name]["matches_pregenerated"] is True
-        assert rows[name]["public"] is ("chunked" not in name)
-        assert rows[name]["init_chunk"] == (2 if "chunked" in name else None)
+    assert {rows[n]["way"] for n in generated} == {"separate", "fused"}
+    assert set(cell["draw_s"]) == {"philox4x32"} and _finite_positive(cell["draw_s"]["philox4x32"])
     # The cell's ceilings, taken just before and just after it, are recorded with the roofline,
     # and the fractions are of their mean.
     assert [c["when"] for c in roof["cells"]] == ["before", "after"]
@@ -98,11 +97,13 @@ def test_kernels_at_a_tiny_cell_runs_every_regime_and_checks_them(monkeypatch):
     assert kernels.rows(res)[0]["cell"] == "(3, 4, 2) x4"
 
 
-def test_init_chunk_is_the_largest_divisor_up_to_the_target():
+def test_generated_names_are_distinct_and_checked():
     from benchmarks import kernels
 
-    assert [kernels.init_chunk(n) for n in (1, 7, 10, 20, 30, 40, 1000, 12)] == [1, 7, 10, 10, 10, 10, 10, 6]
-    assert kernels.init_chunk(13) == 1  # a prime above the target: one network per block
+    names = {kernels.generated_name(i, w) for i in kernels.KEY_IMPLS for w in kernels.WAYS}
+    assert len(names) == 4 and kernels.PREGENERATED not in names
+    with pytest.raises(ValueError, match="way"):
+        kernels.generated_name("philox4x32", "chunked")
 
 
 def test_torch_baseline_matches_jaxadv_at_a_tiny_cell():
@@ -115,7 +116,9 @@ def test_torch_baseline_matches_jaxadv_at_a_tiny_cell():
         assert rows[name]["outputs_match"], name
     ratios = res["ratios_jaxadv_over_torch"]
     assert ratios["best_torch_batched_generated"] in {"torch_bmm+randn", "torch_vmap+randn"}
-    assert ratios["best_public_generated"] in kernels.PUBLIC
+    assert ratios["best_generated"] in {kernels.generated_name(i, w) for i in kernels.KEY_IMPLS for w in kernels.WAYS}
+    assert set(res["draw_s"]) == set(kernels.KEY_IMPLS) | {"torch.randn"}
+    assert ratios["draw_philox4x32_over_torch_randn"] > 0
 
 
 def test_suite_entry_point_writes_one_json(tmp_path, monkeypatch):
@@ -270,52 +273,62 @@ def _rate(median):
     return {"min": 0.9 * median, "median": median, "max": 1.1 * median}
 
 
-def _kernel_row(impl, weights, pairs, *, frac=None, public=None):
+def _kernel_row(impl, weights, pairs, *, frac=None, key_impl=None):
     row = {"impl": impl, "weights": weights, "pairs_per_s": _rate(pairs), "flops_per_s": _rate(pairs * 1e6),
            "fraction_of_cell_matmul": frac, "fraction_of_square_matmul": frac, "compile_s": 0.1,
            "vs_best_torch_batched": None}
-    if public is not None:
-        row["public"] = public
+    if key_impl is not None:
+        row["key_impl"] = key_impl
     return row
 
 
-def _kernel_cell(cell, *, frac, gen, chunked, torch_gen):
+def _kernel_cell(cell, *, frac, gen, fused, torch_gen):
     from benchmarks import kernels
 
     rows = [_kernel_row(kernels.PREGENERATED, "pregenerated", 1000.0, frac=frac),
-            _kernel_row(kernels.generated_name("threefry2x32", False), "generated", gen / 2, public=True),
-            _kernel_row(kernels.generated_name("philox4x32", False), "generated", gen, public=True),
-            _kernel_row(kernels.generated_name("philox4x32", True), "generated", chunked, public=False)]
+            _kernel_row(kernels.generated_name("threefry2x32", "separate"), "generated", gen / 2, key_impl="threefry2x32"),
+            _kernel_row(kernels.generated_name("philox4x32", "separate"), "generated", gen, key_impl="philox4x32"),
+            _kernel_row(kernels.generated_name("philox4x32", "fused"), "generated", fused, key_impl="philox4x32")]
+    # 2 networks x 10 inputs = 20 pairs per call; init_many draws them in 0.01 s.
+    draw = {"philox4x32": _rate(0.01), "threefry2x32": _rate(0.04)}
     if torch_gen is not None:
         rows += [_kernel_row("torch_bmm+randn", "generated", torch_gen),
                  _kernel_row("torch_vmap+randn", "generated", torch_gen / 2),
                  _kernel_row("torch_loop", "pregenerated", 10 * torch_gen)]
-    return {"cell": list(cell), "n_net": 2, "cell_matmul_flops_per_s": 1e9, "rows": rows}
+        draw["torch.randn"] = _rate(0.02)
+    return {"cell": list(cell), "n_net": 2, "n_x": 10, "cell_matmul_flops_per_s": 1e9, "rows": rows, "draw_s": draw,
+            "flops_per_pair": 1e6, "square_matmul_flops_per_s": 2e9}
 
 
 def test_kernel_targets_are_judged_from_the_numbers():
     from benchmarks import targets
 
-    res = {"cells": [_kernel_cell((100, 100, 1), frac=0.2, gen=300.0, chunked=900.0, torch_gen=100.0),
-                     _kernel_cell((1000, 1000, 4), frac=0.75, gen=300.0, chunked=900.0, torch_gen=100.0),
-                     _kernel_cell((1000, 10000, 1), frac=0.70, gen=300.0, chunked=900.0, torch_gen=100.0)]}
+    res = {"cells": [_kernel_cell((100, 100, 1), frac=0.2, gen=300.0, fused=200.0, torch_gen=100.0),
+                     _kernel_cell((1000, 1000, 4), frac=0.75, gen=300.0, fused=200.0, torch_gen=100.0),
+                     _kernel_cell((1000, 10000, 1), frac=0.70, gen=300.0, fused=200.0, torch_gen=100.0)]}
     t = targets.kernels_targets(res)
     # (100, 100, 1) is not a cell of the pregenerated target; 0.75 and exactly 0.70 meet it.
     assert [(r["cell"], r["met"]) for r in t["pregenerated"]["rows"]] == [
         ("(1000, 1000, 4) x2", True), ("(1000, 10000, 1) x2", True)]
     assert t["pregenerated"]["met"] is True
-    # Generation: the best public variant (philox, 300) over the best batched torch (bmm, 100) = 3;
-    # the faster benchmark-local chunked draw does not count.
+    # Generation: the best variant (philox, two calls, 300) over the best batched torch (bmm, 100) = 3.
     assert [r["measured"] for r in t["generated"]["rows"]] == [3.0, 3.0, 3.0] and t["generated"]["met"] is True
+    # The ceiling: torch's 20 pairs at 100 pairs/s take 0.2 s; init_many alone (philox) 0.01 s.
+    # At the square rate, the 20 pairs' 2e7 FLOPs take another 0.01 s: 0.2 / 0.02 = 10.
+    assert ("init_many 0.01 s, torch.randn 0.02 s; ceiling with free compute 20.00x, with compute at the square "
+            "matmul rate 10.00x") in t["generated"]["rows"][0]["detail"]
+    # A faster fused variant is the best one.
+    res["cells"][0] = _kernel_cell((100, 100, 1), frac=0.2, gen=300.0, fused=450.0, torch_gen=100.0)
+    assert targets.kernels_targets(res)["generated"]["rows"][0]["measured"] == 4.5
 
-    res["cells"][2] = _kernel_cell((1000, 10000, 1), frac=0.69, gen=140.0, chunked=900.0, torch_gen=100.0)
+    res["cells"][2] = _kernel_cell((1000, 10000, 1), frac=0.69, gen=140.0, fused=100.0, torch_gen=100.0)
     t = targets.kernels_targets(res)
     assert t["pregenerated"]["met"] is False and [r["met"] for r in t["generated"]["rows"]] == [True, True, False]
     assert t["generated"]["met"] is False
 
     # Without PyTorch the generation target is not measured; without the (1000, 10000, 1) cell
     # (a quick run) the pregenerated target is not measured either, even where the rest is met.
-    quick = {"cells": [_kernel_cell((1000, 1000, 4), frac=0.9, gen=1.0, chunked=1.0, torch_gen=None)]}
+    quick = {"cells": [_kernel_cell((1000, 1000, 4), frac=0.9, gen=1.0, fused=1.0, torch_gen=None)]}
     t = targets.kernels_targets(quick)
     assert t["pregenerated"]["met"] is None and t["generated"]["met"] is None
 
@@ -384,7 +397,7 @@ def _suite_json(backend, kind, cores, scale, started, *, frac):
             "scale": scale, "started": started, "finished": started, "loadavg": {"start": [0.5, 0, 0], "end": [1.5, 0, 0]},
             "sections": ["kernels"], "wall_s": {"kernels": 1.0},
             "kernels": {"n_x": 3, "repeats": 1,
-                        "cells": [_kernel_cell((1000, 1000, 4), frac=frac, gen=1.0, chunked=1.0, torch_gen=None)]}}
+                        "cells": [_kernel_cell((1000, 1000, 4), frac=frac, gen=1.0, fused=1.0, torch_gen=None)]}}
 
 
 def test_report_has_one_section_per_machine_from_its_latest_full_run(tmp_path, monkeypatch):

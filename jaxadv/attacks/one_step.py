@@ -241,10 +241,10 @@ def one_step(
     and 3 at L = 4–6; under ``vmap`` a batch pays for its slowest pair: 4, 4 and 5 rounds
     over 5·10³–10⁴ pairs. Measured against :func:`jaxadv.kernels.evaluate` (f and ∇f) on
     the same batch (the ``one_step`` section of ``python -m benchmarks``, recorded in
-    ``benchmarks/results/suite-cpu.json``; 2-core CPU under load, float32, 100 inputs per
-    network): one_step takes 2.28× its time for ``two_layer(1000, 1000)``, 4.21× and 4.12×
-    for ``mlp(1000, [1000] * L)`` at L = 4 and 6 (the previous 16-point grid + bisection:
-    32.4×, 13.8×, 11.1×), with |η| within 4.5e-5 to 4.7e-5 (median) of a float64 reference.
+    ``benchmarks/results/suite-cpu.json``; 2-core CPU, float32, 100 inputs per network):
+    one_step takes 2.20× its time for ``two_layer(1000, 1000)``, 3.77× and 4.76× for
+    ``mlp(1000, [1000] * L)`` at L = 4 and 6 (the previous 16-point grid + bisection: 14.0×,
+    11.9×, 11.8×), with |η| within 4.5e-5 to 4.6e-5 (median) of a float64 reference.
 
     With ``directions`` u the step is x + η·u instead (e.g. :func:`universal_direction`,
     Bubeck et al. §1.1). The sign of η is then −sign(f(x))·sign(⟨∇f(x), u⟩): the side on
