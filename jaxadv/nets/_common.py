@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxadv import _validate
+from jaxadv.nets import _sampling
 
 PRECISIONS = {"highest": jax.lax.Precision.HIGHEST, "default": jax.lax.Precision.DEFAULT}
 
@@ -61,7 +62,8 @@ def rademacher(key: jax.Array, shape: tuple[int, ...], dtype: Any) -> jax.Array:
 
 
 def normal(key: jax.Array, shape: tuple[int, ...], dtype: Any, std: Any) -> jax.Array:
-    return std * jax.random.normal(key, shape, dtype=dtype)
+    # Bitwise jax.random.normal; threefry keys draw through the unrolled hash (see _sampling).
+    return std * _sampling.normal(key, shape, dtype)
 
 
 def matvec(W: jax.Array, h: jax.Array, precision: str) -> jax.Array:

@@ -51,7 +51,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxadv import _validate
-from jaxadv.nets import _common
+from jaxadv.nets import _common, _sampling
 from jaxadv.nets.activations import Activation as _ActivationFn
 from jaxadv.nets.activations import activation_label, get_activation
 
@@ -506,7 +506,7 @@ def init_layers(layers: Sequence[Layer], key: jax.Array, shape: Shape, cfg: Init
     total = sum(n_blocks)
     if total == 0:
         return jax.tree.unflatten(treedef, [])
-    stream = jax.vmap(lambda j: jax.random.normal(jax.random.fold_in(key, j), (BLOCK,), dtype))(jnp.arange(total))
+    stream = jax.vmap(lambda j: _sampling.normal(jax.random.fold_in(key, j), (BLOCK,), dtype))(jnp.arange(total))
     leaves, start = [], 0
     for spec, n in zip(specs, n_blocks):
         flat = stream[start : start + n].reshape(-1)[: math.prod(spec.shape)]

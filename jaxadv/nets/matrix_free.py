@@ -52,7 +52,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxadv import _validate
-from jaxadv.nets import _common
+from jaxadv.nets import _common, _sampling
 from jaxadv.nets._network import Network, Params
 
 WEIGHTS = ("auto", "dense", "matrix_free")
@@ -129,7 +129,7 @@ class GaussianMatrix:
         rows = (t * size + jnp.arange(size)).astype(jnp.uint32)
         keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, rows)
         dtype = _common.param_dtype(self.dtype)
-        return self.std * jax.vmap(lambda k: jax.random.normal(k, (self.cols,), dtype))(keys)
+        return self.std * jax.vmap(lambda k: _sampling.normal(k, (self.cols,), dtype))(keys)
 
     def matvec(self, key: jax.Array, x: jax.Array) -> jax.Array:
         """``W @ x`` for ONE vector ``x`` of shape ``(cols,)``; returns ``(rows,)``."""
