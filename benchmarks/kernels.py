@@ -9,7 +9,7 @@ network and ``n_net`` networks, ``jaxadv.kernels.evaluate`` is timed with the we
 * ``generated``: the weights drawn inside every timed call (the regime of a sweep over fresh
   networks), for each key implementation, ``threefry2x32`` (JAX's default) and
   ``philox4x32`` (``jax.random.key(seed, impl="philox4x32")``, which a user passes to
-  ``init_many`` like any key; it draws normals faster on CPU), two ways:
+  ``init_many`` like any key), two ways:
 
   - ``init_many;evaluate``: ``kernels.init_many`` then ``kernels.evaluate``, two jitted calls,
     as the README shows and the experiments do;

@@ -84,8 +84,8 @@ if SMOKE:
 # once: since the layers are independent and the readout w ~ N(0, I/d) fits every layer, the
 # first ℓ layers with that readout are an NN-DEF network of depth ℓ, so one draw serves every
 # depth. Inputs are uniform on the sphere of radius √d, each network its own `n_x`. The keys
-# use the Philox generator (`impl="philox4x32"`), which compiles and draws faster on a CPU
-# than the default Threefry; any key gives the same law.
+# use the Philox generator (`impl="philox4x32"`), which compiles faster on a CPU than the
+# default Threefry (which then draws faster); any key gives the same law.
 
 # %%
 L_max = max(deep_depth, *depths)

@@ -79,8 +79,8 @@ if SMOKE:
 # experiment's schedule d_i = ⌈d^{1 − i/(2L)}⌉, i = 1..L: each layer shrinks by the same
 # factor d^{1/(2L)}, down to ⌈√d⌉. `nets.mlp(d, widths)` is Bartlett et al.'s NN-DEF law
 # ((W_i)_{jk} ~ N(0, 1/d_{i−1}), Gaussian readout, no biases); `kernels.init_many` stacks
-# `n_net` of them. (Keys of the `philox4x32` kind compile and draw faster than the default
-# on a CPU.)
+# `n_net` of them. (Keys of the `philox4x32` kind compile faster than the default on a CPU,
+# which matters at these small sizes.)
 
 
 # %%

@@ -242,9 +242,9 @@ def one_step(
     over 5·10³–10⁴ pairs. Measured against :func:`jaxadv.kernels.evaluate` (f and ∇f) on
     the same batch (the ``one_step`` section of ``python -m benchmarks``, recorded in
     ``benchmarks/results/suite-cpu.json``; 2-core CPU, float32, 100 inputs per network):
-    one_step takes 2.20× its time for ``two_layer(1000, 1000)``, 3.77× and 4.76× for
-    ``mlp(1000, [1000] * L)`` at L = 4 and 6 (the previous 16-point grid + bisection: 14.0×,
-    11.9×, 11.8×), with |η| within 4.5e-5 to 4.6e-5 (median) of a float64 reference.
+    one_step takes 2.28× its time for ``two_layer(1000, 1000)``, 4.65× and 4.38× for
+    ``mlp(1000, [1000] * L)`` at L = 4 and 6 (the previous 16-point grid + bisection: 14.1×,
+    13.6×, 10.8×), with |η| within 4.5e-5 to 4.6e-5 (median) of a float64 reference.
 
     With ``directions`` u the step is x + η·u instead (e.g. :func:`universal_direction`,
     Bubeck et al. §1.1). The sign of η is then −sign(f(x))·sign(⟨∇f(x), u⟩): the side on

@@ -2,9 +2,11 @@
 
 On CPU, JAX lowers its threefry2x32 hash as a loop over its 5 groups of 4 rounds, which keeps
 compile times short but leaves each group's result in memory. Unrolled, the 20 rounds fuse with
-the normal transform into one vectorised loop: on a 2-core CPU the normals come about 2.8×
-faster (2²⁴ float32 normals: 54 → 153 M/s), which matters because drawing the weights of a
-sweep over fresh networks costs about as much as evaluating them (``benchmarks/kernels.py``).
+the normal transform into one vectorised loop. Drawing the weights of a sweep over fresh
+networks costs about as much as evaluating them, and ``benchmarks/kernels.py`` times it
+(``draw_s``): on a 2-core CPU, ``init_many`` with a threefry key went from 2.2–2.6× slower
+than with a philox key to 1.0–1.5× faster (``benchmarks/results/suite-cpu.json``, and the
+run before this module).
 
 :func:`normal` therefore reads a threefry key's data into a private PRNG implementation whose
 ``random_bits`` is the same hash, round by round, over the same counters as JAX's
@@ -17,6 +19,7 @@ unchanged. No global JAX setting is read for more than that check, and none is c
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -67,8 +70,15 @@ _UNROLLED = jex_random.define_prng_impl(
     fold_in=_THREEFRY.fold_in, name="threefry2x32_unrolled", tag="jaxadv_tfu")
 
 
+@functools.cache
+def _threefry_spec() -> Any:
+    # What jax.random.key_impl returns for a threefry key (a name or a spec object, depending
+    # on the JAX version), taken from JAX itself rather than spelled out.
+    return jax.random.key_impl(jax.random.key(0, impl="threefry2x32"))
+
+
 def _is_threefry(key: jax.Array) -> bool:
-    return str(jax.random.key_impl(key)) == "threefry2x32"
+    return jax.random.key_impl(key) == _threefry_spec()
 
 
 def reproduces(key: jax.Array, shape: tuple[int, ...]) -> bool:
