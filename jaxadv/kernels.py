@@ -157,10 +157,10 @@ def init_many(net: Network, key: jax.Array, n: int, *, max_bytes: int | None = N
 
     Drawing the weights costs about as much as evaluating them once (``benchmarks/kernels.py``
     measures both). Threefry keys (JAX's default) draw through an unrolled hash with the
-    same bits (:mod:`jaxadv.nets._sampling`), on CPU about 3× faster than JAX's own lowering
-    and 1.0–1.5× faster than a ``philox4x32`` key. Calling ``init_many`` on its own, then the
-    kernel, beats jitting both together: in one jit XLA splits the sampler into several
-    passes over the weights.
+    same bits (:mod:`jaxadv.nets._sampling`): on CPU 1.0–1.5× faster than a ``philox4x32``
+    key, where JAX's own lowering was 2.2–2.6× slower. Calling ``init_many`` on its own,
+    then the kernel, beats jitting both together: in one jit XLA splits the sampler into
+    several passes over the weights.
 
     Args:
       net: the network family.

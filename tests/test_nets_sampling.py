@@ -64,12 +64,27 @@ def test_normal_is_bitwise_under_vmap_fold_in_and_x64(x64):
                                   np.asarray(jax.random.normal(keys[0], (11,), jnp.float64)))
 
 
-def test_other_key_implementations_and_empty_draws_go_to_jax_unchanged():
+def test_other_key_implementations_and_layouts_go_to_jax_unchanged():
     key = jax.random.key(0, impl="philox4x32")
     assert not _sampling.reproduces(key, (5,))
     np.testing.assert_array_equal(np.asarray(_sampling.normal(key, (5,))), np.asarray(jax.random.normal(key, (5,))))
-    assert not _sampling.reproduces(jax.random.key(0), (0, 3))
-    assert _sampling.normal(jax.random.key(0), (0, 3)).shape == (0, 3)
+    key = jax.random.key(0)
+    assert not _sampling.reproduces(key, (0, 3))  # nothing to draw
+    assert _sampling.normal(key, (0, 3)).shape == (0, 3)
+    assert not _sampling.reproduces(key, (2**16, 2**16))  # counters past 32 bits
+    # JAX's other counter layout: the unrolled hash would give other numbers, so it must not run.
+    with jax.threefry_partitionable(False):
+        assert not _sampling.reproduces(key, (5,))
+        np.testing.assert_array_equal(np.asarray(jax.jit(lambda k: _sampling.normal(k, (5,)))(key)),
+                                      np.asarray(jax.jit(lambda k: jax.random.normal(k, (5,)))(key)))
+
+
+def test_networks_take_the_unrolled_hash_only_from_threefry_keys():
+    # Without this, every equality test would also pass with the sampler never used.
+    net = nets.mlp(4, [3])
+    jaxpr = lambda key: str(jax.make_jaxpr(lambda k: kernels.init_many(net, k, 2))(key))  # noqa: E731
+    assert "jaxadv_tfu" in jaxpr(jax.random.key(0))
+    assert "jaxadv_tfu" not in jaxpr(jax.random.key(0, impl="philox4x32"))
 
 
 @pytest.mark.parametrize("net", [nets.two_layer(12, 16), nets.mlp(12, [16, 8]),

@@ -29,9 +29,10 @@ on every forward and backward pass, once per call for all inputs of a batch (und
 :mod:`jaxadv.kernels`' vmap over inputs the key is unbatched, so each tile is drawn once and
 multiplies a ``(tile_rows, fan_in) @ (fan_in, n_x)`` block). Threefry keys (JAX's default)
 draw through an unrolled hash with the same bits as ``jax.random.normal``
-(:mod:`jaxadv.nets._sampling`), about 3× faster on CPU than JAX's own lowering and
-1.0–1.5× faster than ``philox4x32`` keys (each implementation gives its own draw, of the
-same law; any typed key works, and a raw ``uint32[2]`` key is read as JAX's default).
+(:mod:`jaxadv.nets._sampling`); for dense draws on CPU that made threefry keys 1.0–1.5×
+faster than ``philox4x32`` keys, where JAX's own lowering was 2.2–2.6× slower (the tile
+draws use the same sampler; each implementation gives its own draw, of the same law; any
+typed key works, and a raw ``uint32[2]`` key is read as JAX's default).
 
 Examples:
   >>> import jax, jaxadv
