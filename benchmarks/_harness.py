@@ -65,6 +65,11 @@ def table(rows: list[dict[str, Any]], columns: list[tuple[str, str, str]]) -> st
     return "\n".join(lines)
 
 
+def seconds(timing: dict[str, Any]) -> dict[str, float]:
+    """The min/median/max seconds of a timing from :func:`timeit`."""
+    return {q: timing[f"{q}_s"] for q in ("min", "median", "max")}
+
+
 def rates(timing: dict[str, Any], work: float, unit: str) -> dict[str, Any]:
     """A timing from :func:`timeit` as rates of ``work`` per second (min/median/max) plus
     the compile time (first call minus a median call), without the call's result."""
@@ -74,7 +79,7 @@ def rates(timing: dict[str, Any], work: float, unit: str) -> dict[str, Any]:
             "median": work / timing["median_s"],
             "max": work / timing["min_s"],
         },
-        "seconds": {"min": timing["min_s"], "median": timing["median_s"], "max": timing["max_s"]},
+        "seconds": seconds(timing),
         "compile_s": max(timing["first_call_s"] - timing["median_s"], 0.0),
         "repeats": timing["repeats"],
     }

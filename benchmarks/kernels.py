@@ -154,9 +154,8 @@ def _jaxadv_rows(net, params, keys: dict[str, jax.Array], xs, n_net: int, repeat
             for impl in keys}
     draw_s = {}
     for impl, key in keys.items():
-        t = _harness.timeit(lambda key=key: kernels.init_many(net, key, n_net), repeats=repeats)
-        del t["result"]
-        draw_s[impl] = {q: t[f"{q}_s"] for q in ("min", "median", "max")}
+        draw_s[impl] = _harness.seconds(_harness.timeit(lambda key=key: kernels.init_many(net, key, n_net),
+                                                        repeats=repeats))
         for way, fn in (("separate", _separate), ("fused", _fused)):
             t = _harness.timeit(lambda fn=fn, key=key: fn(net, n_net, key, xs), repeats=repeats)
             out = t.pop("result")
@@ -254,9 +253,7 @@ def _torch_rows(params, xs, ref: kernels.Evaluation, depth: int, repeats: int, p
         if weights == "pregenerated":
             row.update(agreement(f.detach().numpy(), g.detach().numpy(), f_ref, g_ref))
         rows.append(row)
-    t = _harness.timeit(draw, repeats=repeats)
-    del t["result"]
-    return rows, {q: t[f"{q}_s"] for q in ("min", "median", "max")}
+    return rows, _harness.seconds(_harness.timeit(draw, repeats=repeats))
 
 
 def best_torch_batched(rows: list[dict[str, Any]], weights: str) -> dict[str, Any] | None:

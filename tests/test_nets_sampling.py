@@ -69,6 +69,9 @@ def test_other_key_implementations_and_layouts_go_to_jax_unchanged():
     assert not _sampling.reproduces(key, (5,))
     np.testing.assert_array_equal(np.asarray(_sampling.normal(key, (5,))), np.asarray(jax.random.normal(key, (5,))))
     key = jax.random.key(0)
+    assert _sampling.reproduces(key, (np.int64(3), 2))  # NumPy integers are sizes too
+    np.testing.assert_array_equal(np.asarray(_sampling.normal(key, (np.int64(3), 2))),
+                                  np.asarray(jax.random.normal(key, (3, 2))))
     assert not _sampling.reproduces(key, (0, 3))  # nothing to draw
     assert _sampling.normal(key, (0, 3)).shape == (0, 3)
     assert not _sampling.reproduces(key, (2**16, 2**16))  # counters past 32 bits

@@ -85,7 +85,7 @@ def reproduces(key: jax.Array, shape: tuple[int, ...]) -> bool:
     """Whether :func:`normal` draws ``shape`` from the typed ``key`` by the unrolled hash
     (else it calls ``jax.random.normal``)."""
     return (_is_threefry(key) and bool(jax.config.jax_threefry_partitionable)
-            and all(isinstance(d, int) for d in shape) and 0 < math.prod(shape) < 2**32)
+            and all(isinstance(d, (int, np.integer)) for d in shape) and 0 < math.prod(shape) < 2**32)
 
 
 def normal(key: jax.Array, shape: tuple[int, ...], dtype: Any = jnp.float32) -> jax.Array:
